@@ -1,0 +1,4 @@
+/**
+ * @module integration-sync/amqp
+ */
+export {};

@@ -1,0 +1,3 @@
+export * from './types.js';
+export * from './idempotency.js';
+export * from './delivery.js';

@@ -1,0 +1,52 @@
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { IntegrationSyncError } from './errors.js';
+
+/** Options of every long call: cancel it through `signal`. */
+export interface SignalOptions {
+  /** Aborts the call; it then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** The reason of an aborted signal, as an Error (`ERR_ABORTED` when the reason is not one). */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new IntegrationSyncError('ERR_ABORTED', 'The operation was aborted', { cause: reason });
+}
+
+/** Throws the signal's reason when it is already aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}
+
+/**
+ * Resolves after `ms`, or rejects with the signal's reason when it aborts first.
+ * The abort listener is removed either way, so nothing is left behind.
+ */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortReason(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(timer);
+      reject(abortReason(signal as AbortSignal));
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Exponential backoff with full jitter: a random delay in `[0, min(maxMs, baseMs * 2^(attempt-1))]`.
+ * `attempt` is 1-based (the delay before the second try uses attempt 1).
+ */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
+  return Math.floor(random() * exp);
+}

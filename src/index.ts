@@ -1,0 +1,13 @@
+/**
+ * @module integration-sync
+ * The transport-agnostic core: the event contract, the EventBus and HttpClient interfaces with
+ * their embedded defaults, the scheduler, the token refresher, the sync-task consumer, planners,
+ * leases and the audit trail.
+ */
+export * from './core/index.js';
+export * from './events/index.js';
+export * from './bus/index.js';
+export * from './http/index.js';
+export * from './leases/index.js';
+export * from './tasks/index.js';
+export * from './audit/index.js';

@@ -11,3 +11,6 @@ export * from './http/index.js';
 export * from './leases/index.js';
 export * from './tasks/index.js';
 export * from './audit/index.js';
+export * from './tokens/index.js';
+export * from './scheduler/index.js';
+export * from './planners/index.js';

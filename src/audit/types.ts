@@ -48,3 +48,23 @@ export interface AuditSink {
 
 /** Discards every record (the default). */
 export const noopAuditSink: AuditSink = { record: () => {} };
+
+/** Filter of {@link AuditStore.query}: every given field must match; times are inclusive ISO bounds. */
+export interface AuditQuery {
+  integrationId?: string;
+  connectionId?: string;
+  tenantId?: string;
+  kind?: AuditKind;
+  eventType?: string;
+  /** ISO lower bound on `at`. */
+  from?: string;
+  /** ISO upper bound on `at`. */
+  to?: string;
+  /** Most records returned, oldest first. @default 1000 */
+  limit?: number;
+}
+
+/** An {@link AuditSink} that can answer "what happened to this integration, connection or tenant between these times". */
+export interface AuditStore extends AuditSink {
+  query(query?: AuditQuery): Promise<AuditRecord[]>;
+}

@@ -1,4 +1,4 @@
 /**
  * @module integration-sync/testing
  */
-export {};
+export * from './bus-conformance.js';

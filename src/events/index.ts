@@ -1,2 +1,3 @@
 export * from './schemas.js';
 export * from './envelope.js';
+export * from './router.js';

@@ -1,1 +1,3 @@
 export * from './types.js';
+export * from './memory-task-store.js';
+export * from './overlap.js';

@@ -26,8 +26,14 @@ export interface SyncTask {
   result?: Record<string, unknown>;
 }
 
-/** Fields a store update may change. */
-export type SyncTaskPatch = Partial<Pick<SyncTask, 'status' | 'startedAt' | 'finishedAt' | 'error' | 'result' | 'updatedAt'>>;
+/**
+ * Fields a store update may change. A key that is present with the value `undefined` clears the
+ * field (the consumer clears `entityType` and `filters` when it widens a coalesced run to a full
+ * sync); absent keys are left alone. Without `updatedAt`, the store sets it to now.
+ */
+export type SyncTaskPatch = Partial<
+  Pick<SyncTask, 'status' | 'startedAt' | 'finishedAt' | 'error' | 'result' | 'updatedAt' | 'entityType' | 'filters'>
+>;
 
 /** Filter of {@link SyncTaskStore.list}. */
 export interface SyncTaskFilter {
@@ -40,6 +46,7 @@ export interface SyncTaskFilter {
 
 /** Where sync tasks live. Memory by default; PostgreSQL (`integration-sync/postgres`) for durability. */
 export interface SyncTaskStore {
+  /** Stores a new task. Rejects with `ERR_STORE` when a task with that id exists. */
   create(task: SyncTask): Promise<void>;
   /** Applies `patch`; returns the updated task, or `undefined` when no such task exists. */
   update(id: string, patch: SyncTaskPatch): Promise<SyncTask | undefined>;

@@ -1,1 +1,3 @@
 export * from './types.js';
+export * from './retry-after.js';
+export * from './fetch-client.js';

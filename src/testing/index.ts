@@ -2,3 +2,5 @@
  * @module integration-sync/testing
  */
 export * from './bus-conformance.js';
+export * from './audit-conformance.js';
+export * from './store-conformance.js';

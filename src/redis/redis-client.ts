@@ -1,0 +1,46 @@
+/**
+ * The slice of a Redis client this adapter uses, typed structurally so the library never imports
+ * `ioredis`: the host builds the client (pooling, TLS, auth, Sentinel) and passes it in. An
+ * ioredis 5 `Redis` instance fits as is; another client fits through a small wrapper.
+ */
+
+/**
+ * A connection that may sit in a blocking `XREADGROUP`. The adapter owns these (it makes them
+ * with {@link RedisClientLike.duplicate} or the host's factory) and disconnects them on close.
+ */
+export interface RedisBlockingClientLike {
+  xreadgroup(
+    groupToken: 'GROUP',
+    group: string,
+    consumer: string,
+    countToken: 'COUNT',
+    count: number,
+    blockToken: 'BLOCK',
+    blockMs: number,
+    streamsToken: 'STREAMS',
+    ...keysThenIds: string[]
+  ): Promise<unknown>;
+  /** Drops the connection at once; a pending blocking read rejects. */
+  disconnect(): void;
+  /** Only `error` is listened to, so a dropped socket never becomes an unhandled `error` event. */
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/**
+ * The host's Redis client: every non-blocking command (publish, ack, claim, leases, idempotency)
+ * goes through it. The adapter never quits or disconnects it.
+ */
+export interface RedisClientLike {
+  xadd(key: string, ...args: Array<string | number>): Promise<string | null>;
+  xack(key: string, group: string, ...ids: string[]): Promise<number>;
+  xautoclaim(key: string, group: string, consumer: string, minIdleMs: number, start: string, countToken: 'COUNT', count: number): Promise<unknown>;
+  xclaim(key: string, group: string, consumer: string, minIdleMs: number, ...idsThenOptions: string[]): Promise<unknown>;
+  xpending(key: string, group: string, start: string, end: string, count: number): Promise<unknown>;
+  xgroup(subcommand: 'CREATE', key: string, group: string, id: string, mkstream: 'MKSTREAM'): Promise<unknown>;
+  xinfo(subcommand: 'CONSUMERS', key: string, group: string): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown>;
+  set(key: string, value: string, pxToken: 'PX', ttlMs: number, nxToken: 'NX'): Promise<unknown>;
+  exists(...keys: string[]): Promise<number>;
+  /** A new connection with the same options; the adapter uses it for blocking reads. */
+  duplicate(): RedisBlockingClientLike;
+}

@@ -1,1 +1,3 @@
 export * from './types.js';
+export * from './logger-sink.js';
+export * from './memory-sink.js';

@@ -11,7 +11,12 @@ export type AuditKind =
   /** A sync task changed status. */
   | 'task.transition'
   /** A token refresh finished (outcome `succeeded`, `failed` or `skipped`). */
-  | 'token.refresh';
+  | 'token.refresh'
+  /**
+   * A planner did not publish an item its host function returned: outcome `invalid` (the item
+   * failed the event schema and is dropped) or `publish_failed` (the check event is retried).
+   */
+  | 'planner.skipped';
 
 /**
  * One audit record: what happened, when, to which integration, connection and tenant, with what

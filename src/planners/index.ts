@@ -1,1 +1,3 @@
-export {};
+export * from './sync-planner.js';
+export * from './refresh-planner.js';
+export type { PlanResult, PlannerContext, PlannerSubscribeOptions } from './planner-support.js';

@@ -55,8 +55,10 @@ interface HeldEntry {
   retryTimer: TimerHandle | undefined;
 }
 
-/** Grace beyond `BLOCK` before a silent blocking read is taken for a dead socket. */
-const READ_WATCHDOG_GRACE_MS = 10_000;
+/** Grace beyond `BLOCK` before a silent blocking read is taken for a dead socket: `BLOCK` itself, within 1-10 s. */
+function watchdogGraceMs(blockMs: number): number {
+  return Math.max(1_000, Math.min(blockMs, 10_000));
+}
 const MAX_LOOP_BACKOFF_MS = 5_000;
 
 /**
@@ -240,7 +242,7 @@ export class RedisSubscription implements Subscription {
         if (this.blocking === connection) this.blocking = undefined;
         connection.disconnect();
         reject(new IntegrationSyncError('ERR_CLOSED', `blocking read of group ${this.group} got no answer; reconnecting`));
-      }, this.s.blockMs + READ_WATCHDOG_GRACE_MS);
+      }, this.s.blockMs + watchdogGraceMs(this.s.blockMs));
       read.then(
         (reply) => {
           this.s.clock.clearTimeout(watchdog);

@@ -199,6 +199,8 @@ class NatsBus implements NatsEventBus {
       if (ack.duplicate) this.logger.debug({ eventType: event.type, eventId: event.id }, 'event already in the stream (same id); stored once');
     } catch (error) {
       if (options.signal?.aborted) throw abortReason(options.signal);
+      // The stream may have been deleted since it was checked; look again on the next publish.
+      this.streamReady = undefined;
       throw new IntegrationSyncError(
         'ERR_PUBLISH_FAILED',
         `publish: JetStream did not take ${event.type} on ${subject}; check that the connection is up and stream ${this.stream} captures ${this.prefix}.>`,

@@ -244,6 +244,27 @@ describe('NATS bus: close', () => {
     expect(byB).toEqual([2]);
   });
 
+  it('ends its pull requests on close(): the connection stays open, nothing more is taken', async () => {
+    const ns = namespace('stop');
+    const { bus, nc } = await member(ns, { closeConnection: false });
+    let calls = 0;
+    await bus.subscribe({ group: 'stopper', types: [EventTypes.SyncScheduled], concurrency: 3, handler: async () => void (calls += 1) });
+    await withManager(async (jsm) => {
+      const waiting = async (): Promise<number> => ((await jsm.consumers.list(streamFor(ns)).next())[0]?.num_waiting ?? -1);
+      await waitFor(async () => (await waiting()) === 3, 'three open pull requests');
+      await bus.close();
+      expect(nc.isClosed()).toBe(false);
+      const other = await member(ns);
+      await other.bus.publish(scheduledEvent());
+      await delay(1000);
+      expect(calls).toBe(0);
+      const [info] = await jsm.consumers.list(streamFor(ns)).next();
+      expect(info?.num_pending).toBe(1);
+      expect(info?.num_ack_pending).toBe(0);
+    });
+    await nc.close();
+  });
+
   it('survives its connection closing underneath and still closes cleanly', async () => {
     const ns = namespace('underneath');
     const { bus, nc } = await member(ns);
@@ -278,4 +299,24 @@ describe('NATS bus: close', () => {
     expect(out).toContain('closed');
     expect(code).toBe(0);
   }, 30_000);
+});
+
+describe('NATS bus: durable consumers', () => {
+  it('shares one durable consumer per group and type across members, and a redeploy updates its settings', async () => {
+    const ns = namespace('redeploy');
+    const first = await member(ns, { ackWaitMs: 2000, maxAttempts: 5 });
+    const second = await member(ns, { ackWaitMs: 3000, maxAttempts: 7 });
+    const types = [EventTypes.SyncScheduled, EventTypes.WebhookReceived];
+    await first.bus.subscribe({ group: 'shared group/1', types, handler: async () => {} });
+    await withManager(async (jsm) => {
+      const before = await jsm.consumers.list(streamFor(ns)).next();
+      expect(before).toHaveLength(2);
+      expect(before.map((c) => c.config.filter_subject).sort()).toEqual(types.map((t) => `${prefixFor(ns)}.${t}`).sort());
+      expect(before.every((c) => c.config.ack_wait === 2000 * 1e6 && c.config.max_deliver === 6 && c.config.ack_policy === 'explicit')).toBe(true);
+      await second.bus.subscribe({ group: 'shared group/1', types, handler: async () => {} });
+      const after = await jsm.consumers.list(streamFor(ns)).next();
+      expect(after.map((c) => c.name).sort()).toEqual(before.map((c) => c.name).sort());
+      expect(after.every((c) => c.config.ack_wait === 3000 * 1e6 && c.config.max_deliver === 8)).toBe(true);
+    });
+  });
 });

@@ -1,3 +1,4 @@
 export * from './types.js';
 export * from './memory-task-store.js';
 export * from './overlap.js';
+export * from './task-error.js';

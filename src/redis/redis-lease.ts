@@ -8,7 +8,7 @@ import type { RedisClientLike } from './redis-client.js';
 
 /** Options of {@link createRedisLease}. */
 export interface RedisLeaseOptions {
-  /** The host's Redis client; only `set`/`eval` are used. */
+  /** The host's Redis client; only `eval` is used (Lua scripts). */
   client: Pick<RedisClientLike, 'eval'>;
   /** Key prefix: a lease `k` lives at `<prefix>:{k}`, its fencing counter at `<prefix>:{k}:fence`. @default "integration-sync:lease" */
   prefix?: string;
@@ -16,12 +16,13 @@ export interface RedisLeaseOptions {
   clock?: Clock;
 }
 
-// SET NX and INCR in one script, so fencing tokens rise in the order the lease was taken.
+// Check, INCR and SET in one script, so fencing tokens rise in the order the lease was taken.
+// The stored value is "<token>:<owner>": renew and release must match both.
 const ACQUIRE = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return false`;
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
+return token`;
 
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -36,8 +37,9 @@ end
 return 0`;
 
 /**
- * A {@link Lease} on Redis: `SET key owner NX PX ttl` to take it, compare-and-set to renew,
- * compare-and-delete to release (Lua, so only the holder touches its lease). The fencing token
+ * A {@link Lease} on Redis: `SET key "<token>:<owner>" PX ttl` when the key is free to take it,
+ * compare-and-set to renew, compare-and-delete to release (Lua scripts, so only the holder, by
+ * owner and token, touches its lease). The fencing token
  * is an `INCR` counter per key, taken in the same script; it never expires, so tokens keep
  * rising for as long as the counter key lives. The key in braces is a Redis Cluster hash tag, so
  * a lease and its counter share a slot. Single Redis node semantics: on failover with
@@ -56,6 +58,7 @@ export function createRedisLease(options: RedisLeaseOptions): Lease {
   const prefix = assertNonEmptyString('prefix', options.prefix ?? 'integration-sync:lease');
   const clock = options.clock ?? systemClock;
   const leaseKey = (key: string): string => `${prefix}:{${key}}`;
+  const holder = (handle: LeaseHandle): string => `${handle.token}:${handle.owner}`;
 
   const call = async (what: string, key: string, script: string, keys: string[], args: Array<string | number>): Promise<unknown> => {
     try {
@@ -78,11 +81,11 @@ export function createRedisLease(options: RedisLeaseOptions): Lease {
     async renew(handle: LeaseHandle, ttlMs) {
       assertMs('ttlMs', ttlMs);
       const start = clock.now();
-      const renewed = await call('renew', handle.key, RENEW, [leaseKey(handle.key)], [handle.owner, ttlMs]);
+      const renewed = await call('renew', handle.key, RENEW, [leaseKey(handle.key)], [holder(handle), ttlMs]);
       return Number(renewed) === 1 ? { ...handle, expiresAt: start + ttlMs } : null;
     },
     async release(handle: LeaseHandle) {
-      await call('release', handle.key, RELEASE, [leaseKey(handle.key)], [handle.owner]);
+      await call('release', handle.key, RELEASE, [leaseKey(handle.key)], [holder(handle)]);
     },
   };
 }

@@ -39,11 +39,11 @@ return 0`;
 /**
  * A {@link Lease} on Redis: `SET key "<token>:<owner>" PX ttl` when the key is free to take it,
  * compare-and-set to renew, compare-and-delete to release (Lua scripts, so only the holder, by
- * owner and token, touches its lease). The fencing token
- * is an `INCR` counter per key, taken in the same script; it never expires, so tokens keep
- * rising for as long as the counter key lives. The key in braces is a Redis Cluster hash tag, so
- * a lease and its counter share a slot. Single Redis node semantics: on failover with
- * asynchronous replication a lease can be lost, which the fencing token lets a receiver detect.
+ * owner and token, touches its lease). The fencing token is an `INCR` counter per key, taken in
+ * the same script; it never expires, so tokens keep rising for as long as the counter key lives.
+ * The key in braces is a Redis Cluster hash tag, so a lease and its counter share a slot.
+ * Guarantees hold on one primary: a failover with asynchronous replication can lose a lease and
+ * recent counter increments alike.
  *
  * @example
  * const lease = createRedisLease({ client: redis });

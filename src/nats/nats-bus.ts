@@ -4,8 +4,9 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger } from '../core/logger.js';
 import { assertMs, assertNonEmptyString, assertPositiveInt } from '../core/options.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, type CloudEvent } from '../events/envelope.js';
-import { DeliveryPipeline, encodeForPublish, recordPublished, type BusOptions } from '../bus/delivery.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, eventSubject, safeJsonParse, type CloudEvent } from '../events/envelope.js';
+import { noopAuditSink } from '../audit/types.js';
+import { DeliveryPipeline, encodeForPublish, recordPublished, safeAudit, type BusOptions } from '../bus/delivery.js';
 import { createMemoryIdempotencyStore } from '../bus/idempotency.js';
 import type { CloseOptions, DeadLetterRecord, EventBus, PublishOptions, SubscribeOptions, Subscription } from '../bus/types.js';
 import { NatsSubscription, type NatsConsumerBinding } from './nats-subscription.js';
@@ -239,6 +240,7 @@ class NatsBus implements NatsEventBus {
       );
     }
     if (this.closing) throw new IntegrationSyncError('ERR_CLOSED', 'subscribe: the NATS bus closed while subscribing');
+    const unwatch = bindings.map((binding) => this.watchMaxDeliveries(binding, pipeline.group));
 
     const subscription = new NatsSubscription({
       pipeline,
@@ -252,7 +254,10 @@ class NatsBus implements NatsEventBus {
       isConnectionClosed: () => this.connection.isClosed(),
       publishDeadLetter: (record, msg) => this.publishDeadLetter(record, msg),
       recover: (binding) => this.ensureConsumer(binding.config),
-      onClosed: (s) => this.subscriptions.delete(s),
+      onClosed: (s) => {
+        for (const stop of unwatch) stop();
+        this.subscriptions.delete(s);
+      },
     });
     this.subscriptions.add(subscription);
     subscription.start();
@@ -358,6 +363,87 @@ class NatsBus implements NatsEventBus {
       // Exists with other settings (a deploy changed ack wait or attempts): update what may change.
       const { ack_wait, max_deliver, backoff, description } = config;
       await jsm.consumers.update(this.stream, config.durable_name, { ack_wait, max_deliver, description, ...(backoff ? { backoff } : {}) });
+    }
+  }
+
+  /**
+   * Listens for JetStream's max-deliveries advisory of one durable consumer: an event whose
+   * members all stopped mid-handler (crash, lost connection, close past its deadline) until
+   * `max_deliver` ran out. Nothing handled it, so it becomes a dead letter too. The queue group
+   * makes one member per group do it; the dead letter's msgID makes a second one harmless.
+   */
+  private watchMaxDeliveries(binding: NatsConsumerBinding, group: string): () => void {
+    const subscribe = this.connection.subscribe;
+    if (typeof subscribe !== 'function') return () => {};
+    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.stream}.${binding.durable}`;
+    try {
+      const sub = subscribe.call(this.connection, subject, {
+        queue: binding.durable,
+        callback: (error, msg) => {
+          if (error) return;
+          void this.deadLetterExhausted(binding, group, msg.data);
+        },
+      });
+      return () => {
+        try {
+          sub.unsubscribe();
+        } catch {
+          // The connection is already closed; so is the subscription.
+        }
+      };
+    } catch (error) {
+      this.logger.warn({ group, durable: binding.durable, err: summarizeError(error) }, 'cannot watch max-deliveries advisories');
+      return () => {};
+    }
+  }
+
+  /** Turns a max-deliveries advisory into a dead-letter record. Never throws. */
+  private async deadLetterExhausted(binding: NatsConsumerBinding, group: string, data: Uint8Array): Promise<void> {
+    try {
+      const advisory = JSON.parse(Buffer.from(data).toString('utf8')) as { stream_seq?: unknown; deliveries?: unknown };
+      const seq = advisory.stream_seq;
+      if (typeof seq !== 'number') return;
+      const deliveries = typeof advisory.deliveries === 'number' ? advisory.deliveries : binding.config.max_deliver;
+      const jsm = await this.manager();
+      const stored = typeof jsm.streams.getMessage === 'function' ? await jsm.streams.getMessage(this.stream, { seq }) : null;
+      const payload = stored ? Buffer.from(stored.data).toString('utf8') : undefined;
+      let parsed: { id?: unknown; type?: unknown; data?: unknown } | undefined;
+      try {
+        parsed = payload === undefined ? undefined : (safeJsonParse(payload) as typeof parsed);
+      } catch {
+        parsed = undefined;
+      }
+      const eventId = typeof parsed?.id === 'string' ? parsed.id : undefined;
+      const record: DeadLetterRecord = {
+        reason: 'max_attempts',
+        group,
+        type: typeof parsed?.type === 'string' ? parsed.type : binding.type,
+        ...(eventId !== undefined ? { eventId } : {}),
+        ...(payload !== undefined ? { payload: payload.slice(0, this.maxPayloadBytes) } : {}),
+        error: { name: 'MaxDeliveries', message: `JetStream stopped after ${deliveries} deliveries without an ack: every member stopped mid-handler` },
+        attempts: deliveries,
+        deadLetteredAt: new Date((this.options.clock ?? systemClock).now()).toISOString(),
+      };
+      await this.js.publish(this.deadLetterSubject(group), JSON.stringify(record), { msgID: `dead-letter:${group}:${seq}` });
+      this.logger.error({ group, eventType: record.type, eventId, reason: record.reason, attempts: deliveries, seq }, 'event dead-lettered');
+      safeAudit(
+        this.busOptions.audit ?? noopAuditSink,
+        {
+          kind: 'event.dead-lettered',
+          at: record.deadLetteredAt,
+          group,
+          outcome: 'max_attempts',
+          ...eventSubject(parsed),
+          ...(record.type !== undefined ? { eventType: record.type } : {}),
+          ...(eventId !== undefined ? { eventId } : {}),
+          attempt: deliveries,
+          reason: 'MaxDeliveries',
+        },
+        this.logger,
+      );
+      if (this.options.onDeadLetter) await this.options.onDeadLetter(record);
+    } catch (error) {
+      this.logger.error({ group, durable: binding.durable, err: summarizeError(error) }, 'dead-lettering an exhausted event failed; it stays in the stream');
     }
   }
 

@@ -277,7 +277,8 @@ export class NatsSubscription implements Subscription {
   }
 
   private async doClose(options: CloseOptions): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? this.ctx.closeTimeoutMs;
+    // With the connection gone no outcome can reach the server any more: do not wait for handlers.
+    const timeoutMs = this.ctx.isConnectionClosed() ? 0 : (options.timeoutMs ?? this.ctx.closeTimeoutMs);
     // Stop taking messages: end every open pull and wake every waiter.
     this.stopping.abort(new IntegrationSyncError('ERR_CLOSED', `subscription ${this.group} closed`));
     for (const batch of this.batches) safeCall(() => batch.stop());

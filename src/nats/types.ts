@@ -11,6 +11,11 @@ export interface NatsConnectionLike {
   isClosed(): boolean;
   /** Closes the connection; only called when `closeConnection` is set. */
   close(): Promise<void>;
+  /**
+   * Core subscription, used for JetStream's max-deliveries advisories (events that ran out of
+   * deliveries without an outcome become dead letters). Without it those are only logged by the server.
+   */
+  subscribe?(subject: string, options: { queue?: string; callback: (error: Error | null, msg: { data: Uint8Array }) => void }): { unsubscribe(): void };
 }
 
 /** JetStream's publish acknowledgement. */
@@ -91,6 +96,8 @@ export interface NatsJetStreamManagerLike {
   streams: {
     info(name: string): Promise<unknown>;
     add(config: NatsStreamConfigLike): Promise<unknown>;
+    /** Reads one stored message (for dead-lettering an event that ran out of deliveries). */
+    getMessage?(stream: string, query: { seq: number }): Promise<{ subject: string; data: Uint8Array } | null>;
   };
   consumers: {
     add(stream: string, config: NatsConsumerConfigLike): Promise<unknown>;

@@ -215,6 +215,30 @@ describe('NATS bus: failures and dead letters', () => {
   });
 });
 
+describe('NATS bus: exhausted deliveries', () => {
+  it('dead-letters an event whose deliveries ran out without any outcome (max-deliveries advisory)', async () => {
+    const ns = namespace('exhaust');
+    const hooked: DeadLetterRecord[] = [];
+    // One attempt, so max_deliver is 2; no progress, so the hanging first delivery times out.
+    const { bus } = await member(ns, { maxAttempts: 1, ackWaitMs: 1000, progressIntervalMs: 0, onDeadLetter: (r) => void hooked.push(r) });
+    const event = scheduledEvent();
+    await bus.subscribe({
+      group: 'stuck',
+      types: [EventTypes.SyncScheduled],
+      concurrency: 2,
+      handler: (_e, ctx) => new Promise<void>((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    });
+    await bus.publish(event);
+    await waitFor(() => hooked.length >= 1, 'dead letter from the advisory', 15_000);
+    expect(hooked[0]).toMatchObject({ reason: 'max_attempts', group: 'stuck', eventId: event.id, type: EventTypes.SyncScheduled, attempts: 2, error: { name: 'MaxDeliveries' } });
+    await withManager(async (jsm) => {
+      const stored = await jsm.streams.getMessage(streamFor(ns), { last_by_subj: bus.deadLetterSubject('stuck') });
+      expect(stored?.json<DeadLetterRecord>()).toMatchObject({ reason: 'max_attempts', eventId: event.id });
+      expect(JSON.parse(stored?.json<DeadLetterRecord>().payload ?? '{}')).toMatchObject({ id: event.id });
+    });
+  });
+});
+
 describe('NATS bus: close', () => {
   it('hands an unfinished event back at the close deadline, so another member gets it before the ack wait', async () => {
     const ns = namespace('handback');

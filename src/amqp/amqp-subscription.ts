@@ -4,6 +4,7 @@ import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DeliveryOutcome, DeliveryPipeline } from '../bus/delivery.js';
 import type { CloseOptions, Subscription } from '../bus/types.js';
+import { closeChannel } from './close-channel.js';
 import type { ConfirmPublisher } from './confirm-publisher.js';
 import { declareGroupTopology, type GroupTopology, type TopologySettings } from './topology.js';
 import type { AmqpChannel, AmqpConnection, AmqpMessage } from './types.js';
@@ -170,13 +171,7 @@ export class AmqpSubscription implements Subscription {
   private async retireGeneration(generation: Generation): Promise<void> {
     generation.retired = true;
     if (this.current === generation) this.current = undefined;
-    if (!generation.closed) {
-      try {
-        await generation.channel.close();
-      } catch {
-        // Closed by the broker meanwhile, or the connection is gone.
-      }
-    }
+    if (!generation.closed && this.ctx.connectionAlive()) await closeChannel(generation.channel);
     generation.closed = true;
     this.generations.delete(generation);
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { abortReason, throwIfAborted } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { closeChannel } from './close-channel.js';
 import type { AmqpConfirmChannel, AmqpConnection, AmqpMessage, AmqpPublishOptions } from './types.js';
 
 /** Header that ties a `mandatory` publish to the basic.return the broker may send before its ack. */
@@ -80,12 +81,7 @@ export class ConfirmPublisher {
     await this.opening?.catch(() => {});
     const open = this.active;
     this.active = undefined;
-    if (!open || open.closed) return;
-    try {
-      await open.channel.close();
-    } catch {
-      // Already closed, or the connection is gone: nothing left to release.
-    }
+    if (open && !open.closed) await closeChannel(open.channel);
   }
 
   private channel(): Promise<OpenChannel> {
@@ -118,7 +114,7 @@ export class ConfirmPublisher {
     });
     channel.on('close', () => this.retire(open));
     if (this.closed) {
-      await channel.close().catch(() => {});
+      await closeChannel(channel);
       throw new IntegrationSyncError('ERR_CLOSED', 'publish: the AMQP bus is closed');
     }
     this.active = open;

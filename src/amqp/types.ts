@@ -55,7 +55,9 @@ export interface AmqpChannel {
   on(event: 'close' | 'drain', listener: () => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   on(event: 'return', listener: (message: AmqpMessage) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: 'close' | 'drain', listener: () => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'return', listener: (message: AmqpMessage) => void): unknown;
 }
 
 /** A channel in confirm mode: each publish is confirmed (or nacked) by the broker. */
@@ -73,5 +75,6 @@ export interface AmqpConnection {
   createConfirmChannel(): Promise<AmqpConfirmChannel>;
   on(event: 'close', listener: (error?: unknown) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
-  off(event: 'close' | 'error', listener: (...args: never[]) => void): unknown;
+  off(event: 'close', listener: (error?: unknown) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
 }

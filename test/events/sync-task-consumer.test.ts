@@ -5,6 +5,7 @@ import {
   createEvent,
   createMemoryBroker,
   createMemoryBus,
+  createMemoryLease,
   createMemorySyncTaskStore,
   EventTypes,
   isIntegrationSyncError,
@@ -14,6 +15,7 @@ import {
   type CloudEvent,
   type ConnectionRefreshRequest,
   type EventBus,
+  type Lease,
   type MemoryEventBus,
   type RefreshOutcome,
   type SyncTask,
@@ -382,7 +384,7 @@ describe('SyncTaskEventConsumer', () => {
     expect(sync.calls[0]?.signal.aborted).toBe(true);
     const [task] = await store.list();
     expect(task?.status).toBe('failed');
-    expect(task?.error).toBe('ERR_ABORTED');
+    expect(task?.error).toMatch(/^ERR_(ABORTED|CLOSED)$/);
     expect(consumer.running).toBe(false);
     await expect(consumer.start()).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
@@ -402,6 +404,52 @@ describe('SyncTaskEventConsumer', () => {
     await bus.publish(scheduled());
     await waitFor(() => bus.deadLetters().length === 1, 'dead letter');
     expect((await store.list())[0]).toMatchObject({ status: 'failed', error: 'ERR_SYNC_TIMEOUT' });
+  });
+
+  it('with a lease, a key held by another replica keeps the task pending until it is free; the lease is held while syncing', async () => {
+    const lease = createMemoryLease();
+    const key = 'sync:int_l:tenant_l';
+    const elsewhere = await lease.tryAcquire(key, 60_000);
+    const bus = createMemoryBus({ retryBaseMs: 5, retryMaxMs: 20, maxAttempts: 100, closeTimeoutMs: 200 });
+    const { sync, store } = await setup({ bus, lease, leaseWaitMs: 20 });
+    let heldDuringSync: unknown = 'unset';
+    sync.set(async () => {
+      heldDuringSync = await lease.tryAcquire(key, 1000);
+    });
+    await bus.publish(scheduled('int_l', 'tenant_l'));
+    await waitFor(async () => (await store.list()).length === 1, 'task created');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(sync.calls).toHaveLength(0);
+    expect((await store.list())[0]?.status).toBe('pending');
+    await lease.release(elsewhere as NonNullable<typeof elsewhere>);
+    await waitFor(async () => (await store.list())[0]?.status === 'succeeded', 'sync after release');
+    expect(sync.calls).toHaveLength(1);
+    expect(heldDuringSync).toBeNull();
+    expect(await lease.tryAcquire(key, 1000)).not.toBeNull();
+  });
+
+  it('a lost lease aborts the sync, which fails with ERR_LEASE', async () => {
+    let released = 0;
+    const lease: Lease = {
+      tryAcquire: async (key, ttlMs) => ({ key, token: 1, owner: 'me', expiresAt: Date.now() + ttlMs }),
+      renew: async () => null,
+      release: async () => {
+        released += 1;
+      },
+    };
+    const bus = createMemoryBus({ retryBaseMs: 5, maxAttempts: 1, closeTimeoutMs: 200 });
+    const { sync, store } = await setup({ bus, lease, leaseTtlMs: 30 });
+    sync.set(
+      (call) =>
+        new Promise((_resolve, reject) => {
+          call.signal.addEventListener('abort', () => reject(call.signal.reason), { once: true });
+        }),
+    );
+    await bus.publish(scheduled());
+    await waitFor(() => bus.deadLetters().length === 1, 'dead letter');
+    expect((await store.list())[0]).toMatchObject({ status: 'failed', error: 'ERR_LEASE' });
+    expect(sync.calls[0]?.signal.aborted).toBe(true);
+    expect(released).toBe(1);
   });
 
   it('start() is idempotent: one subscription', async () => {

@@ -2,10 +2,11 @@ import type { AuditSink } from '../../audit/types.js';
 import { noopAuditSink } from '../../audit/types.js';
 import { safeAudit } from '../../bus/delivery.js';
 import type { DeliveryContext, EventBus, Subscription } from '../../bus/types.js';
-import { abortReason } from '../../core/abort.js';
+import { abortReason, sleep } from '../../core/abort.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import { IntegrationSyncError, isIntegrationSyncError, isNonRetryable, NonRetryableError, summarizeError } from '../../core/errors.js';
+import type { LeaseHandle, Lease } from '../../leases/types.js';
 import type { Logger } from '../../core/logger.js';
 import { childLogger, silentLogger } from '../../core/logger.js';
 import { assertMs, assertNonEmptyString, assertPositiveInt } from '../../core/options.js';
@@ -54,6 +55,18 @@ export interface SyncTaskEventConsumerOptions {
   syncTimeoutMs?: number;
   /** How long `stop()` waits for in-flight work before aborting it. @default 10000 */
   stopTimeoutMs?: number;
+  /**
+   * Holds `sync:<integrationId>:<tenantId>` across replicas while a sync runs (the overlap
+   * policy alone only covers this process). Use the Redis or PostgreSQL lease with several
+   * replicas. A key held elsewhere is waited for up to `leaseWaitMs`; then the handler throws
+   * `ERR_LEASE` (retryable) and the bus redelivers the event later, its task still `pending`.
+   * @default none (one sync per key per process only)
+   */
+  lease?: Lease;
+  /** TTL of the sync lease; renewed every third of it while the sync runs. @default 60000 */
+  leaseTtlMs?: number;
+  /** How long a sync waits for a key another replica holds before its event is retried. @default 10000 */
+  leaseWaitMs?: number;
 }
 
 /** Options of {@link SyncTaskEventConsumer.stop}. */
@@ -65,6 +78,9 @@ export interface ConsumerStopOptions {
 const DEFAULT_GROUP = 'integration-sync';
 const DEFAULT_CONCURRENCY = 8;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const DEFAULT_LEASE_TTL_MS = 60_000;
+const DEFAULT_LEASE_WAIT_MS = 10_000;
+const LEASE_POLL_MS = 250;
 /** After the deadline's abort, handlers only write a status; this bounds that. */
 const ABORT_GRACE_MS = 1000;
 
@@ -135,6 +151,9 @@ export class SyncTaskEventConsumer {
   private readonly idGenerator: SyncTaskIdGenerator;
   private readonly syncTimeoutMs: number | undefined;
   private readonly stopTimeoutMs: number;
+  private readonly lease: Lease | undefined;
+  private readonly leaseTtlMs: number;
+  private readonly leaseWaitMs: number;
   private readonly runner: SyncOverlapRunner;
   private readonly controller = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -168,6 +187,12 @@ export class SyncTaskEventConsumer {
     this.idGenerator = options.idGenerator ?? (({ group, eventId }) => `${group}:${eventId}`);
     this.syncTimeoutMs = options.syncTimeoutMs === undefined ? undefined : assertMs('syncTimeoutMs', options.syncTimeoutMs);
     this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
+    if (options.lease !== undefined) {
+      for (const method of ['tryAcquire', 'renew', 'release']) requireMethod('lease', options.lease, method);
+    }
+    this.lease = options.lease;
+    this.leaseTtlMs = assertMs('leaseTtlMs', options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, 30);
+    this.leaseWaitMs = assertMs('leaseWaitMs', options.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS, 0);
     this.runner = new SyncOverlapRunner({ policy: this.overlap, run: (task, signal) => this.runTask(task, signal) });
 
     this.router = new EventRouter()
@@ -324,6 +349,34 @@ export class SyncTaskEventConsumer {
 
   /** The overlap runner's run function: one execute with its status bookkeeping. */
   private async runTask(task: SyncTask, signal: AbortSignal): Promise<void> {
+    // Taken before `running`: a key held by another replica leaves the task pending for the retry.
+    const held = this.lease === undefined ? undefined : await this.acquireLease(task, signal);
+    const leaseLost = new AbortController();
+    const timeout = new AbortController();
+    const stopRenewing = held === undefined ? undefined : this.keepLease(held, leaseLost);
+    let timer: TimerHandle | undefined;
+    try {
+      if (this.syncTimeoutMs !== undefined) {
+        const ms = this.syncTimeoutMs;
+        timer = this.clock.setTimeout(() => timeout.abort(new IntegrationSyncError('ERR_ABORTED', `sync exceeded syncTimeoutMs (${ms} ms)`)), ms);
+      }
+      await this.executeTask(task, signal, AbortSignal.any([signal, timeout.signal, leaseLost.signal]), (error) => {
+        if (leaseLost.signal.aborted) return 'ERR_LEASE';
+        if (timeout.signal.aborted) return 'ERR_SYNC_TIMEOUT';
+        return taskErrorText(error);
+      });
+    } finally {
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+      stopRenewing?.();
+      if (held !== undefined) {
+        await this.lease?.release(held.handle).catch((error: unknown) => {
+          this.logger.warn({ key: held.handle.key, err: summarizeError(error) }, 'sync lease release failed; it will expire');
+        });
+      }
+    }
+  }
+
+  private async executeTask(task: SyncTask, signal: AbortSignal, runSignal: AbortSignal, describe: (error: unknown) => string): Promise<void> {
     const running = await this.transition(task, 'running', {
       startedAt: this.now(),
       finishedAt: undefined,
@@ -332,21 +385,11 @@ export class SyncTaskEventConsumer {
       entityType: task.entityType,
       filters: task.filters,
     });
-    const timers: TimerHandle[] = [];
-    const signals = [signal];
-    if (this.syncTimeoutMs !== undefined) {
-      const timeout = new AbortController();
-      const ms = this.syncTimeoutMs;
-      timers.push(this.clock.setTimeout(() => timeout.abort(new IntegrationSyncError('ERR_ABORTED', `sync exceeded syncTimeoutMs (${ms} ms)`, { details: { reason: 'ERR_SYNC_TIMEOUT' } })), ms));
-      signals.push(timeout.signal);
-    }
-    const runSignal = signals.length === 1 ? signal : AbortSignal.any(signals);
     let result: void | Record<string, unknown>;
     try {
       result = await untilAborted(Promise.resolve().then(() => this.syncService.execute(structuredClone(running), { signal: runSignal })), runSignal);
     } catch (error) {
-      const timedOut = runSignal.aborted && !signal.aborted;
-      const text = timedOut ? 'ERR_SYNC_TIMEOUT' : taskErrorText(error);
+      const text = signal.aborted ? taskErrorText(abortReason(signal)) : describe(error);
       await this.transition(running, 'failed', { finishedAt: this.now(), error: text }, text).catch((storeError: unknown) => {
         this.logger.error({ taskId: task.id, err: summarizeError(storeError) }, 'could not record the failed task');
       });
@@ -355,8 +398,6 @@ export class SyncTaskEventConsumer {
       const message = `sync task ${task.id} for ${task.integrationId}/${task.tenantId} failed: ${text}`;
       if (isNonRetryable(error)) throw new NonRetryableError(message, { details: { taskId: task.id, error: text } });
       throw new IntegrationSyncError('ERR_SYNC_FAILED', message, { details: { taskId: task.id, error: text } });
-    } finally {
-      for (const timer of timers) this.clock.clearTimeout(timer);
     }
     const patch: SyncTaskPatch = { finishedAt: this.now() };
     if (isPlainObject(result)) patch.result = result;
@@ -366,6 +407,62 @@ export class SyncTaskEventConsumer {
       // The sync happened; failing the event now would run it again for a bookkeeping error.
       this.logger.error({ taskId: task.id, err: summarizeError(error) }, 'sync succeeded but its status could not be recorded');
     }
+  }
+
+  /** Takes `sync:<integrationId>:<tenantId>`, polling up to `leaseWaitMs` while another replica holds it. */
+  private async acquireLease(task: SyncTask, signal: AbortSignal): Promise<{ handle: LeaseHandle }> {
+    const lease = this.lease as Lease;
+    const key = `sync:${task.integrationId}:${task.tenantId}`;
+    const deadline = this.clock.now() + this.leaseWaitMs;
+    for (;;) {
+      let handle: LeaseHandle | null;
+      try {
+        handle = await lease.tryAcquire(key, this.leaseTtlMs);
+      } catch (cause) {
+        throw new IntegrationSyncError('ERR_LEASE', `could not take the sync lease ${key}; the event will be retried`, { cause, details: { key, taskId: task.id } });
+      }
+      if (handle !== null) return { handle };
+      const remaining = deadline - this.clock.now();
+      if (remaining <= 0) {
+        throw new IntegrationSyncError('ERR_LEASE', `a sync for ${task.integrationId}/${task.tenantId} is running on another replica; the event will be retried`, {
+          details: { key, taskId: task.id },
+        });
+      }
+      await sleep(Math.min(LEASE_POLL_MS, remaining), signal, this.clock);
+    }
+  }
+
+  /**
+   * Renews the lease every third of its TTL; aborts the sync when it is lost (another replica
+   * may have taken over). Returns the function that stops renewing.
+   */
+  private keepLease(held: { handle: LeaseHandle }, lost: AbortController): () => void {
+    const lease = this.lease as Lease;
+    const every = Math.max(10, Math.floor(this.leaseTtlMs / 3));
+    let timer: TimerHandle | undefined;
+    let stopped = false;
+    const renew = async (): Promise<void> => {
+      try {
+        const next = await lease.renew(held.handle, this.leaseTtlMs);
+        if (next === null) {
+          lost.abort(new IntegrationSyncError('ERR_LEASE', `lost the sync lease ${held.handle.key}`));
+          return;
+        }
+        held.handle = next;
+      } catch (error) {
+        this.logger.warn({ key: held.handle.key, err: summarizeError(error) }, 'sync lease renewal failed; retrying');
+        if (this.clock.now() >= held.handle.expiresAt) {
+          lost.abort(new IntegrationSyncError('ERR_LEASE', `sync lease ${held.handle.key} expired`));
+          return;
+        }
+      }
+      if (!stopped) timer = this.clock.setTimeout(() => void renew(), every);
+    };
+    timer = this.clock.setTimeout(() => void renew(), every);
+    return () => {
+      stopped = true;
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+    };
   }
 
   private async handleRefresh(event: CloudEvent, context: DeliveryContext): Promise<void> {

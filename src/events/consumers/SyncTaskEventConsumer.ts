@@ -116,8 +116,13 @@ interface SyncRequest {
  * (a bug, or shutdown) makes the event retry.
  *
  * One sync per integration and tenant runs at a time in this process (see {@link OverlapPolicy}).
+ * A waiting run's handler awaits it, so its event stays unacked and survives a crash; only the
+ * events merged into it (`coalesce`) or dropped (`skip`) are acked at once, recorded `skipped`
+ * with the reason. When merged events ask for different `entityType`/`filters`, the follow-up
+ * widens to a full sync (both cleared), since running the union of scopes is not expressible.
  * With `coalesce` a waiting follow-up holds one concurrency slot per key, with `queue` every
- * waiter does: size `concurrency` for the number of keys that may be busy at once.
+ * waiter does: size `concurrency` for the number of keys that may be busy at once. Across
+ * replicas, pass a `lease` (Redis or PostgreSQL) to hold `sync:<integrationId>:<tenantId>`.
  *
  * @example
  * const consumer = new SyncTaskEventConsumer({

@@ -189,6 +189,10 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
       await subscription.close({ timeoutMs: 0 });
       throw new IntegrationSyncError('ERR_CLOSED', `subscribe: could not create consumer group ${pipeline.group} in Redis; check the connection and retry`, { cause });
     }
+    if (closing) {
+      await subscription.close({ timeoutMs: 0 });
+      throw closedError('subscribe');
+    }
     subscriptions.add(subscription);
     logger.info({ group: pipeline.group, types: pipeline.types, consumer }, 'subscribed');
     return subscription;

@@ -77,6 +77,8 @@ export class RedisSubscription implements Subscription {
   private readonly queue: HeldEntry[] = [];
   private running = 0;
   private stopping = false;
+  /** Set when close() gave up waiting: outcomes that arrive later are ignored, their entries stay pending. */
+  private abandoned = false;
   private blocking: RedisBlockingClientLike | undefined;
   private readonly stopController = new AbortController();
   private readonly handlerController = new AbortController();
@@ -128,6 +130,7 @@ export class RedisSubscription implements Subscription {
 
     const drained = await this.waitForHandlers(options);
     if (!drained) {
+      this.abandoned = true;
       this.handlerController.abort(new IntegrationSyncError('ERR_CLOSED', `subscription ${this.group} closed before its handler finished; the event will be redelivered`));
       this.s.logger.warn({ group: this.group, inFlight: this.running }, 'close deadline passed; unfinished events left pending for another member');
     }
@@ -299,7 +302,8 @@ export class RedisSubscription implements Subscription {
       // process() never throws; should it ever, keep the entry pending rather than lose it.
       outcome = { action: 'retry', delayMs: this.s.pipeline.retryDelay(entry.attempt), error: summarizeError(error) };
     }
-    await this.settle(entry, outcome);
+    if (this.abandoned) this.held.delete(key(entry.stream, entry.id));
+    else await this.settle(entry, outcome);
     this.running -= 1;
     const next = this.stopping ? undefined : this.queue.shift();
     if (next !== undefined) void this.run(next);
@@ -358,6 +362,7 @@ export class RedisSubscription implements Subscription {
     const every = Math.max(500, Math.floor(this.s.claimIdleMs / 3));
     this.keepAliveTimer = this.s.clock.setTimeout(() => {
       void this.keepAlive([...this.held.values()]).finally(() => {
+        // keepAlive() catches its own errors, so this chain never rejects.
         if (this.keepAliveTimer !== undefined) this.scheduleKeepAlive();
       });
     }, every);
@@ -378,9 +383,11 @@ export class RedisSubscription implements Subscription {
 
   private scheduleClaim(): void {
     this.claimTimer = this.s.clock.setTimeout(() => {
-      void this.claimOnce().finally(() => {
-        if (!this.stopping) this.scheduleClaim();
-      });
+      void this.claimOnce()
+        .catch((error: unknown) => this.s.logger.warn({ group: this.group, err: summarizeError(error) }, 'claim round failed'))
+        .finally(() => {
+          if (!this.stopping) this.scheduleClaim();
+        });
     }, this.s.claimIntervalMs);
   }
 

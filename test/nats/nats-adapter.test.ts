@@ -292,10 +292,25 @@ describe('NATS bus: close', () => {
   it('survives its connection closing underneath and still closes cleanly', async () => {
     const ns = namespace('underneath');
     const { bus, nc } = await member(ns);
-    await bus.subscribe({ group: 'g', types: [EventTypes.SyncScheduled], handler: async () => {} });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    await bus.subscribe({
+      group: 'g',
+      types: [EventTypes.SyncScheduled],
+      handler: async () => {
+        started += 1;
+        await gate;
+      },
+    });
+    await bus.publish(scheduledEvent());
+    await waitFor(() => started === 1, 'handler started');
     await nc.close();
-    await delay(200);
-    await bus.close({ timeoutMs: 1000 });
+    // The handler finishes after the connection is gone: its ack fails, quietly (no unhandled rejection).
+    release();
+    await delay(300);
+    const closing = bus.close({ timeoutMs: 20_000 });
+    await expect(Promise.race([closing.then(() => 'closed'), delay(5000).then(() => 'hung')])).resolves.toBe('closed');
     await expect(bus.publish(scheduledEvent())).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
 

@@ -169,64 +169,68 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
     let cursor: string | undefined;
     let truncated: RefreshPlanResult['truncated'];
 
-    for (;;) {
-      throwIfAborted(signal);
-      if (pages >= maxPages) {
-        truncated = 'max_pages';
-        break;
-      }
-      const page = await findExpiring(threshold, { cursor, limit: pageSize, signal });
-      pages += 1;
-      if (typeof page !== 'object' || page === null || !Array.isArray(page.items)) {
-        throw new IntegrationSyncError('ERR_INVALID_OPTION', 'findExpiring must resolve to { items: [...], nextCursor? }', { details: { page: pages } });
-      }
-      for (const raw of page.items) {
+    // Whatever ends the walk (abort, a host error), publishes already started finish first.
+    try {
+      for (;;) {
         throwIfAborted(signal);
-        const subject = itemSubject(raw);
-        const item = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<ExpiringConnection>;
-        let requested: CloudEvent;
-        try {
-          const expiresAt = item.expiresAt instanceof Date ? toIso(item.expiresAt) : item.expiresAt;
-          requested = createEvent(
-            EventTypes.TokenRefreshRequested,
-            {
-              connectionId: item.connectionId as string,
-              integrationId: item.integrationId as string,
-              tenantId: item.tenantId as string,
-              expiresAt: expiresAt as string,
-              requestedAt: new Date(clock.now()).toISOString(),
-            },
-            {
-              id: refreshRequestedEventId(String(item.connectionId), event.id),
-              time: new Date(clock.now()),
-              ...(source !== undefined ? { source } : {}),
-            },
-          );
-        } catch (error) {
-          invalid += 1;
-          const reason = invalidReason(error);
-          logger.warn({ checkEventId: event.id, ...subject, reason }, 'expiring connection skipped: it fails the event schema');
-          auditSkipped(audit, clock, logger, { eventType: EventTypes.TokenRefreshRequested, subject, outcome: 'invalid', reason });
-          continue;
+        if (pages >= maxPages) {
+          truncated = 'max_pages';
+          break;
         }
-        const connectionId = item.connectionId as string;
-        if (seenConnections.has(connectionId)) continue;
-        seenConnections.add(connectionId);
-        await queue.push(subject, requested.id, () => bus.publish(requested, { signal }));
+        const page = await findExpiring(threshold, { cursor, limit: pageSize, signal });
+        pages += 1;
+        if (typeof page !== 'object' || page === null || !Array.isArray(page.items)) {
+          throw new IntegrationSyncError('ERR_INVALID_OPTION', 'findExpiring must resolve to { items: [...], nextCursor? }', { details: { page: pages } });
+        }
+        for (const raw of page.items) {
+          throwIfAborted(signal);
+          const subject = itemSubject(raw);
+          const item = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<ExpiringConnection>;
+          let requested: CloudEvent;
+          try {
+            const expiresAt = item.expiresAt instanceof Date ? toIso(item.expiresAt) : item.expiresAt;
+            requested = createEvent(
+              EventTypes.TokenRefreshRequested,
+              {
+                connectionId: item.connectionId as string,
+                integrationId: item.integrationId as string,
+                tenantId: item.tenantId as string,
+                expiresAt: expiresAt as string,
+                requestedAt: new Date(clock.now()).toISOString(),
+              },
+              {
+                id: refreshRequestedEventId(String(item.connectionId), event.id),
+                time: new Date(clock.now()),
+                ...(source !== undefined ? { source } : {}),
+              },
+            );
+          } catch (error) {
+            invalid += 1;
+            const reason = invalidReason(error);
+            logger.warn({ checkEventId: event.id, ...subject, reason }, 'expiring connection skipped: it fails the event schema');
+            auditSkipped(audit, clock, logger, { eventType: EventTypes.TokenRefreshRequested, subject, outcome: 'invalid', reason });
+            continue;
+          }
+          const connectionId = item.connectionId as string;
+          if (seenConnections.has(connectionId)) continue;
+          seenConnections.add(connectionId);
+          await queue.push(subject, requested.id, () => bus.publish(requested, { signal }));
+        }
+        const next = page.nextCursor;
+        if (next === undefined || next === null || next === '') break;
+        if (typeof next !== 'string') {
+          throw new IntegrationSyncError('ERR_INVALID_OPTION', `findExpiring returned a ${typeof next} nextCursor; it must be a string or absent`);
+        }
+        if (seenCursors.has(next)) {
+          truncated = 'cursor_repeated';
+          break;
+        }
+        seenCursors.add(next);
+        cursor = next;
       }
-      const next = page.nextCursor;
-      if (next === undefined || next === null || next === '') break;
-      if (typeof next !== 'string') {
-        throw new IntegrationSyncError('ERR_INVALID_OPTION', `findExpiring returned a ${typeof next} nextCursor; it must be a string or absent`);
-      }
-      if (seenCursors.has(next)) {
-        truncated = 'cursor_repeated';
-        break;
-      }
-      seenCursors.add(next);
-      cursor = next;
+    } finally {
+      await queue.drain();
     }
-    await queue.drain();
     throwIfAborted(signal);
     const result: RefreshPlanResult = { published: queue.published, invalid, failed: queue.failures.length, pages, ...(truncated ? { truncated } : {}) };
     if (truncated) {

@@ -136,40 +136,44 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
     const seen = new Set<string>();
     let invalid = 0;
 
-    const found = asIterable<DueIntegration>(await findDue(at, { signal }), 'findDue');
-    for await (const raw of found) {
-      throwIfAborted(signal);
-      const subject = itemSubject(raw);
-      const item = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<DueIntegration>;
-      let scheduled: CloudEvent;
-      try {
-        scheduled = createEvent(
-          EventTypes.SyncScheduled,
-          {
-            integrationId: item.integrationId as string,
-            tenantId: item.tenantId as string,
-            trigger: item.trigger ?? 'schedule',
-            scheduledAt,
-          },
-          {
-            id: syncScheduledEventId(String(item.integrationId), String(item.tenantId), at),
-            time: new Date(clock.now()),
-            ...(source !== undefined ? { source } : {}),
-          },
-        );
-      } catch (error) {
-        invalid += 1;
-        const reason = invalidReason(error);
-        logger.warn({ checkEventId: event.id, ...subject, reason }, 'due integration skipped: it fails the event schema');
-        auditSkipped(audit, clock, logger, { eventType: EventTypes.SyncScheduled, subject, outcome: 'invalid', reason });
-        continue;
+    // Whatever ends the walk (abort, a host error), publishes already started finish first.
+    try {
+      const found = asIterable<DueIntegration>(await findDue(at, { signal }), 'findDue');
+      for await (const raw of found) {
+        throwIfAborted(signal);
+        const subject = itemSubject(raw);
+        const item = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<DueIntegration>;
+        let scheduled: CloudEvent;
+        try {
+          scheduled = createEvent(
+            EventTypes.SyncScheduled,
+            {
+              integrationId: item.integrationId as string,
+              tenantId: item.tenantId as string,
+              trigger: item.trigger ?? 'schedule',
+              scheduledAt,
+            },
+            {
+              id: syncScheduledEventId(String(item.integrationId), String(item.tenantId), at),
+              time: new Date(clock.now()),
+              ...(source !== undefined ? { source } : {}),
+            },
+          );
+        } catch (error) {
+          invalid += 1;
+          const reason = invalidReason(error);
+          logger.warn({ checkEventId: event.id, ...subject, reason }, 'due integration skipped: it fails the event schema');
+          auditSkipped(audit, clock, logger, { eventType: EventTypes.SyncScheduled, subject, outcome: 'invalid', reason });
+          continue;
+        }
+        // The host may list a pair twice; one event is enough.
+        if (seen.has(scheduled.id)) continue;
+        seen.add(scheduled.id);
+        await queue.push(subject, scheduled.id, () => bus.publish(scheduled, { signal }));
       }
-      // The host may list a pair twice; one event is enough.
-      if (seen.has(scheduled.id)) continue;
-      seen.add(scheduled.id);
-      await queue.push(subject, scheduled.id, () => bus.publish(scheduled, { signal }));
+    } finally {
+      await queue.drain();
     }
-    await queue.drain();
     throwIfAborted(signal);
     const result: PlanResult = { published: queue.published, invalid, failed: queue.failures.length };
     if (queue.failures.length > 0) {

@@ -151,6 +151,29 @@ describe('createSyncPlanner', () => {
     expect(bus.published).toEqual([]);
   });
 
+  it('lets publishes already started finish before rejecting on a host error mid-walk', async () => {
+    const bus = new RecordingBus();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const slowPublish = bus.publish.bind(bus);
+    bus.publish = async (event, options) => {
+      await gate;
+      await slowPublish(event, options);
+    };
+    const planner = createSyncPlanner({
+      bus,
+      findDue: async function* () {
+        yield { integrationId: 'a', tenantId: 't' };
+        setTimeout(release, 50);
+        throw new Error('cursor broke');
+      },
+    });
+    await expect(planner.plan(tick())).rejects.toThrow('cursor broke');
+    expect(bus.published).toHaveLength(1);
+  });
+
   it('refuses other event types and bad data as non-retryable', async () => {
     const planner = createSyncPlanner({ bus: new RecordingBus(), findDue: () => [] });
     const other = createEvent('integration.token.check-expiring', { timestamp: TICK, thresholdTime: TICK });

@@ -1,6 +1,3 @@
-/**
- * The periodic services' shared engine and the sync scheduler.
- * @module
- */
-export * from './slot-timer.js';
+export { SlotTimer, DEFAULT_STOP_TIMEOUT_MS } from './slot-timer.js';
+export type { SlotTimerOptions, SlotTick } from './slot-timer.js';
 export * from './sync-scheduler-service.js';

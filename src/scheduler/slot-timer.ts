@@ -179,6 +179,7 @@ export class SlotTimer {
  * that takes `<prefix>:<slot>`, false for the others. A lease that fails (its store is down)
  * counts as taken by us: the event id is derived from the slot, so a duplicate is dropped
  * downstream, while a skipped slot would be lost.
+ * @internal
  */
 export async function holdsSlot(
   lease: Lease | undefined,

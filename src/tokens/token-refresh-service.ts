@@ -232,8 +232,8 @@ export class TokenRefreshService implements TokenRefresher {
       this.clock.clearTimeout(deadline);
       if (timedOut) {
         this.logger.warn({ inFlight: flights.length }, 'refreshes still running at stop deadline; aborting them');
+        // Not awaited again: the deadline is the deadline, and an aborted refresh publishes nothing.
         for (const flight of flights) flight.controller.abort(new IntegrationSyncError('ERR_ABORTED', 'TokenRefreshService stopped'));
-        await settled;
       }
     }
     await timerStopped;

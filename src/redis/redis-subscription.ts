@@ -359,7 +359,7 @@ export class RedisSubscription implements Subscription {
   // ---- keeping and claiming -------------------------------------------------------------------
 
   private scheduleKeepAlive(): void {
-    const every = Math.max(500, Math.floor(this.s.claimIdleMs / 3));
+    const every = Math.max(30, Math.floor(this.s.claimIdleMs / 3));
     this.keepAliveTimer = this.s.clock.setTimeout(() => {
       void this.keepAlive([...this.held.values()]).finally(() => {
         // keepAlive() catches its own errors, so this chain never rejects.

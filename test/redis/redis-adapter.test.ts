@@ -224,6 +224,65 @@ describe('Redis Streams bus: dead members and trimming', () => {
   });
 });
 
+describe('Redis Streams bus: long handlers, concurrency, options', () => {
+  it('keeps a handler that outlives claimIdleMs to itself (keep-alive), so no other member takes it', async () => {
+    const p = prefix('keepalive');
+    const redis = client();
+    const a = bus({ prefix: p, client: redis, claimIdleMs: 300, claimIntervalMs: 50 });
+    const b = bus({ prefix: p, claimIdleMs: 300, claimIntervalMs: 50 });
+    const seen: Array<{ member: string; attempt: number }> = [];
+    let startedOnA = false;
+    await a.subscribe({
+      group: 'g',
+      types: [CHECK_DUE],
+      handler: async (_e, context) => {
+        seen.push({ member: 'a', attempt: context.attempt });
+        startedOnA = true;
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+      },
+    });
+    await a.publish(checkDue());
+    await waitFor('A started', () => startedOnA);
+    await b.subscribe({ group: 'g', types: [CHECK_DUE], handler: async (_e, context) => void seen.push({ member: 'b', attempt: context.attempt }) });
+    await waitFor('acked by A', async () => (await pendingCount(redis, a.streamKey(CHECK_DUE), 'g')) === 0, 10_000);
+    expect(seen).toEqual([{ member: 'a', attempt: 1 }]);
+  });
+
+  it('runs up to `concurrency` handlers at once in one member', async () => {
+    const p = prefix('concurrency');
+    const b = bus({ prefix: p });
+    let running = 0;
+    let peak = 0;
+    let done = 0;
+    await b.subscribe({
+      group: 'g',
+      types: [CHECK_DUE],
+      concurrency: 3,
+      handler: async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await waitFor('three at once', () => peak >= 3, 5_000).catch(() => {});
+        running -= 1;
+        done += 1;
+      },
+    });
+    for (let i = 0; i < 6; i += 1) await b.publish(checkDue());
+    await waitFor('all handled', () => done === 6);
+    expect(peak).toBe(3);
+  });
+
+  it('rejects bad options with ERR_INVALID_OPTION and an aborted publish with the signal reason', async () => {
+    const redis = client();
+    expect(() => createRedisBus({ client: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => createRedisBus({ client: redis, claimIdleMs: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => createRedisBus({ client: redis, startId: 'x' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    const b = bus({ prefix: prefix('abort'), client: redis });
+    const reason = new Error('caller gave up');
+    await expect(b.publish(checkDue(), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(b.publish({ type: CHECK_DUE } as never)).rejects.toMatchObject({ code: 'ERR_PUBLISH_FAILED' });
+  });
+});
+
 describe('Redis Streams bus: connections', () => {
   it('publishes while a subscriber is blocked in XREADGROUP (the read has its own connection)', async () => {
     const p = prefix('block');

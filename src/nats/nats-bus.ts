@@ -233,6 +233,9 @@ class NatsBus implements NatsEventBus {
       }
     } catch (error) {
       if (error instanceof IntegrationSyncError) throw error;
+      if (this.connection.isClosed()) {
+        throw new IntegrationSyncError('ERR_CLOSED', `subscribe: the NATS connection is closed; group ${pipeline.group} needs an open one`, { cause: error });
+      }
       throw new IntegrationSyncError(
         'ERR_INVALID_OPTION',
         `subscribe: JetStream refused the consumers of group ${pipeline.group} on stream ${this.stream}; check that JetStream is enabled and the stream and consumer settings agree`,

@@ -88,11 +88,6 @@ export class NatsSubscription implements Subscription {
     }
   }
 
-  /** True once `close()` was called. */
-  get closed(): boolean {
-    return this.closing !== undefined;
-  }
-
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.doClose(options);
     return this.closing;

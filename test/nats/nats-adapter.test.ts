@@ -309,6 +309,8 @@ describe('NATS bus: close', () => {
     // The handler finishes after the connection is gone: its ack fails, quietly (no unhandled rejection).
     release();
     await delay(300);
+    await expect(bus.subscribe({ group: 'late', types: [EventTypes.SyncScheduled], handler: async () => {} })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(bus.publish(scheduledEvent())).rejects.toMatchObject({ code: 'ERR_PUBLISH_FAILED' });
     const closing = bus.close({ timeoutMs: 20_000 });
     await expect(Promise.race([closing.then(() => 'closed'), delay(5000).then(() => 'hung')])).resolves.toBe('closed');
     await expect(bus.publish(scheduledEvent())).rejects.toMatchObject({ code: 'ERR_CLOSED' });

@@ -3,7 +3,7 @@ import { throwIfAborted } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
-import { silentLogger } from '../core/logger.js';
+import { childLogger, silentLogger, type Logger } from '../core/logger.js';
 import { assertMs, assertPositiveInt } from '../core/options.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type CloudEvent } from '../events/envelope.js';
 import { DeliveryPipeline, encodeForPublish, recordPublished, type BusOptions, type DeliveryOutcome } from './delivery.js';
@@ -185,6 +185,163 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   return new MemoryBrokerImpl(options);
 }
 
+function resolveCloseTimeout(options: CloseOptions, fallback: number): number {
+  return options.timeoutMs === undefined ? fallback : assertMs('timeoutMs', options.timeoutMs, 0);
+}
+
+/** What a subscription needs from the bus that made it. */
+interface SubscriptionHost {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Default close deadline. */
+  readonly closeTimeoutMs: number;
+  keepDeadLetter(record: DeadLetterRecord): void;
+  /** Called once the subscription has let go of everything. */
+  released(subscription: MemorySubscription): void;
+}
+
+/** One member of a consumer group: runs the pipeline on the events the group hands it. */
+class MemorySubscription implements Subscription, Member {
+  readonly group: string;
+  readonly types: readonly string[];
+  private readonly typeSet: ReadonlySet<string>;
+  private readonly active = new Set<ActiveDelivery>();
+  private readonly retryTimers = new Map<TimerHandle, QueuedMessage>();
+  private taking = true;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(
+    private readonly state: GroupState,
+    private readonly pipeline: DeliveryPipeline,
+    private readonly concurrency: number,
+    private readonly host: SubscriptionHost,
+  ) {
+    this.group = pipeline.group;
+    this.types = pipeline.types;
+    this.typeSet = new Set(pipeline.types);
+  }
+
+  accepts(type: string): boolean {
+    return this.typeSet.has(type);
+  }
+
+  canTake(): boolean {
+    return this.taking && this.active.size < this.concurrency;
+  }
+
+  start(message: QueuedMessage): void {
+    const delivery: ActiveDelivery = { message, controller: new AbortController(), abandoned: false, done: Promise.resolve() };
+    this.active.add(delivery);
+    delivery.done = this.run(delivery);
+  }
+
+  private async run(delivery: ActiveDelivery): Promise<void> {
+    const { message } = delivery;
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await this.pipeline.process({ body: message.body, attempt: message.attempt, signal: delivery.controller.signal });
+    } catch (error) {
+      // process() never throws; if it ever does, keep the event rather than lose it.
+      outcome = { action: 'retry', delayMs: this.pipeline.retryDelay(message.attempt), error: summarizeError(error) };
+    }
+    this.active.delete(delivery);
+    if (!delivery.abandoned) this.settle(message, outcome);
+    this.state.schedulePump();
+  }
+
+  private settle(message: QueuedMessage, outcome: DeliveryOutcome): void {
+    if (outcome.action === 'ack') return;
+    if (outcome.action === 'dead-letter') {
+      this.host.keepDeadLetter(outcome.record);
+      return;
+    }
+    const next: QueuedMessage = { ...message, attempt: message.attempt + 1 };
+    if (!this.taking) {
+      this.state.enqueue(next);
+      return;
+    }
+    this.state.retrying += 1;
+    const handle = this.host.clock.setTimeout(() => {
+      this.retryTimers.delete(handle);
+      this.state.retrying -= 1;
+      this.state.enqueue(next);
+    }, outcome.delayMs);
+    this.retryTimers.set(handle, next);
+  }
+
+  /** Stops taking events and hands pending retries back to the group at once. */
+  private detach(): void {
+    this.taking = false;
+    const index = this.state.members.indexOf(this);
+    if (index >= 0) this.state.members.splice(index, 1);
+    for (const [handle, message] of this.retryTimers) {
+      this.host.clock.clearTimeout(handle);
+      this.state.retrying -= 1;
+      this.state.enqueue(message);
+    }
+    this.retryTimers.clear();
+  }
+
+  /** Aborts what is still running and hands its events back with the next attempt number. */
+  private abandonActive(reason: string): void {
+    for (const delivery of this.active) {
+      delivery.abandoned = true;
+      this.state.enqueue({ ...delivery.message, attempt: delivery.message.attempt + 1 });
+      delivery.controller.abort(new IntegrationSyncError('ERR_CLOSED', reason));
+    }
+    this.active.clear();
+    this.state.schedulePump();
+  }
+
+  close(closeOptions: CloseOptions = {}): Promise<void> {
+    if (this.closePromise === undefined) {
+      let timeoutMs: number;
+      try {
+        timeoutMs = resolveCloseTimeout(closeOptions, this.host.closeTimeoutMs);
+      } catch (error) {
+        // A bad option leaves the subscription open, so a corrected close() still works.
+        return Promise.reject(error);
+      }
+      this.closePromise = this.shutdown(timeoutMs, closeOptions.signal);
+    }
+    return this.closePromise;
+  }
+
+  crash(): void {
+    if (this.closePromise !== undefined && !this.taking && this.active.size === 0) return;
+    this.detach();
+    this.abandonActive('the consumer crashed; the event will be redelivered');
+    this.closePromise ??= Promise.resolve();
+    this.host.released(this);
+  }
+
+  private async shutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    this.detach();
+    if (this.active.size > 0) await this.waitForActive(timeoutMs, signal);
+    if (this.active.size > 0) {
+      this.host.logger.warn({ group: this.group, inFlight: this.active.size, timeoutMs }, 'close deadline passed; handing in-flight events back');
+      this.abandonActive(`subscription closed after ${timeoutMs} ms; the event will be redelivered`);
+    }
+    this.host.released(this);
+    this.state.schedulePump();
+  }
+
+  private waitForActive(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: TimerHandle | undefined;
+      const finish = (): void => {
+        if (timer !== undefined) this.host.clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', finish);
+        resolve();
+      };
+      if (signal?.aborted) return finish();
+      signal?.addEventListener('abort', finish, { once: true });
+      timer = this.host.clock.setTimeout(finish, timeoutMs);
+      void Promise.allSettled([...this.active].map((d) => d.done)).then(finish);
+    });
+  }
+}
+
 const crashHooks = new WeakMap<EventBus, () => Promise<void>>();
 
 /**
@@ -230,150 +387,25 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
   const maxDeadLetters = assertPositiveInt('maxDeadLetters', options.maxDeadLetters ?? DEFAULT_MAX_DEAD_LETTERS);
   const closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 0);
   const maxPayloadBytes = assertPositiveInt('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  const clock: Clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger;
+  const logger = childLogger(options.logger ?? silentLogger, { component: 'memory-bus' });
   // One store for all of this bus's subscriptions, so a re-published id is skipped in each group.
-  const pipelineOptions: BusOptions = { ...options, idempotency: options.idempotency ?? createMemoryIdempotencyStore() };
+  const pipelineOptions: BusOptions = { ...options, logger, idempotency: options.idempotency ?? createMemoryIdempotencyStore() };
   const deadLetters: DeadLetterRecord[] = [];
   const subscriptions = new Set<MemorySubscription>();
   let closing: Promise<void> | undefined;
 
-  const keepDeadLetter = (record: DeadLetterRecord): void => {
-    deadLetters.push(record);
-    if (deadLetters.length > maxDeadLetters) deadLetters.splice(0, deadLetters.length - maxDeadLetters);
+  const host: SubscriptionHost = {
+    clock: options.clock ?? systemClock,
+    logger,
+    closeTimeoutMs,
+    keepDeadLetter(record) {
+      deadLetters.push(record);
+      if (deadLetters.length > maxDeadLetters) deadLetters.splice(0, deadLetters.length - maxDeadLetters);
+    },
+    released(subscription) {
+      subscriptions.delete(subscription);
+    },
   };
-
-  class MemorySubscription implements Subscription, Member {
-    readonly group: string;
-    readonly types: readonly string[];
-    private readonly typeSet: ReadonlySet<string>;
-    private readonly active = new Set<ActiveDelivery>();
-    private readonly retryTimers = new Map<TimerHandle, QueuedMessage>();
-    private taking = true;
-    private closePromise: Promise<void> | undefined;
-
-    constructor(
-      private readonly state: GroupState,
-      private readonly pipeline: DeliveryPipeline,
-      private readonly concurrency: number,
-    ) {
-      this.group = pipeline.group;
-      this.types = pipeline.types;
-      this.typeSet = new Set(pipeline.types);
-    }
-
-    accepts(type: string): boolean {
-      return this.typeSet.has(type);
-    }
-
-    canTake(): boolean {
-      return this.taking && this.active.size < this.concurrency;
-    }
-
-    start(message: QueuedMessage): void {
-      const delivery: ActiveDelivery = { message, controller: new AbortController(), abandoned: false, done: Promise.resolve() };
-      this.active.add(delivery);
-      delivery.done = this.run(delivery);
-    }
-
-    private async run(delivery: ActiveDelivery): Promise<void> {
-      const { message } = delivery;
-      let outcome: DeliveryOutcome;
-      try {
-        outcome = await this.pipeline.process({ body: message.body, attempt: message.attempt, signal: delivery.controller.signal });
-      } catch (error) {
-        // process() never throws; if it ever does, keep the event rather than lose it.
-        outcome = { action: 'retry', delayMs: this.pipeline.retryDelay(message.attempt), error: summarizeError(error) };
-      }
-      this.active.delete(delivery);
-      if (!delivery.abandoned) this.settle(message, outcome);
-      this.state.schedulePump();
-    }
-
-    private settle(message: QueuedMessage, outcome: DeliveryOutcome): void {
-      if (outcome.action === 'ack') return;
-      if (outcome.action === 'dead-letter') {
-        keepDeadLetter(outcome.record);
-        return;
-      }
-      const next: QueuedMessage = { ...message, attempt: message.attempt + 1 };
-      if (!this.taking) {
-        this.state.enqueue(next);
-        return;
-      }
-      this.state.retrying += 1;
-      const handle = clock.setTimeout(() => {
-        this.retryTimers.delete(handle);
-        this.state.retrying -= 1;
-        this.state.enqueue(next);
-      }, outcome.delayMs);
-      this.retryTimers.set(handle, next);
-    }
-
-    /** Stops taking events and hands pending retries back to the group at once. */
-    private detach(): void {
-      this.taking = false;
-      const index = this.state.members.indexOf(this);
-      if (index >= 0) this.state.members.splice(index, 1);
-      for (const [handle, message] of this.retryTimers) {
-        clock.clearTimeout(handle);
-        this.state.retrying -= 1;
-        this.state.enqueue(message);
-      }
-      this.retryTimers.clear();
-    }
-
-    /** Aborts what is still running and hands its events back with the next attempt number. */
-    private abandonActive(reason: string): void {
-      for (const delivery of this.active) {
-        delivery.abandoned = true;
-        this.state.enqueue({ ...delivery.message, attempt: delivery.message.attempt + 1 });
-        delivery.controller.abort(new IntegrationSyncError('ERR_CLOSED', reason));
-      }
-      this.active.clear();
-      this.state.schedulePump();
-    }
-
-    close(closeOptions: CloseOptions = {}): Promise<void> {
-      this.closePromise ??= this.shutdown(closeOptions);
-      return this.closePromise;
-    }
-
-    crash(): void {
-      if (this.closePromise !== undefined && !this.taking && this.active.size === 0) return;
-      this.detach();
-      this.abandonActive('the consumer crashed; the event will be redelivered');
-      this.closePromise ??= Promise.resolve();
-      subscriptions.delete(this);
-    }
-
-    private async shutdown(closeOptions: CloseOptions): Promise<void> {
-      const timeoutMs = closeOptions.timeoutMs === undefined ? closeTimeoutMs : assertMs('timeoutMs', closeOptions.timeoutMs, 0);
-      this.detach();
-      if (this.active.size > 0) await this.waitForActive(timeoutMs, closeOptions.signal);
-      if (this.active.size > 0) {
-        logger.warn({ group: this.group, inFlight: this.active.size, timeoutMs }, 'close deadline passed; handing in-flight events back');
-        this.abandonActive(`subscription closed after ${timeoutMs} ms; the event will be redelivered`);
-      }
-      subscriptions.delete(this);
-      this.state.schedulePump();
-    }
-
-    private waitForActive(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-      return new Promise<void>((resolve) => {
-        let timer: TimerHandle | undefined;
-        const finish = (): void => {
-          if (timer !== undefined) clock.clearTimeout(timer);
-          signal?.removeEventListener('abort', finish);
-          resolve();
-        };
-        if (signal?.aborted) return finish();
-        signal?.addEventListener('abort', finish, { once: true });
-        timer = clock.setTimeout(finish, timeoutMs);
-        void Promise.allSettled([...this.active].map((d) => d.done)).then(finish);
-      });
-    }
-  }
 
   const bus: MemoryEventBus = {
     async publish(event: CloudEvent, publishOptions: PublishOptions = {}): Promise<void> {
@@ -382,7 +414,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
       const text = encodeForPublish(event, maxPayloadBytes);
       broker.assertRoom(event.type);
       broker.publishRaw(event.type, text);
-      recordPublished(event, options);
+      recordPublished(event, { ...options, logger });
     },
 
     async subscribe(subscribeOptions: SubscribeOptions): Promise<Subscription> {
@@ -396,7 +428,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
       }
       const concurrency = assertPositiveInt('concurrency', subscribeOptions.concurrency ?? 1, 10_000);
       const state = broker.group(pipeline.group, pipeline.types);
-      const subscription = new MemorySubscription(state, pipeline, concurrency);
+      const subscription = new MemorySubscription(state, pipeline, concurrency, host);
       state.members.push(subscription);
       subscriptions.add(subscription);
       state.schedulePump();
@@ -404,6 +436,13 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
     },
 
     close(closeOptions: CloseOptions = {}): Promise<void> {
+      if (closing === undefined) {
+        try {
+          resolveCloseTimeout(closeOptions, closeTimeoutMs);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
       closing ??= Promise.all([...subscriptions].map((s) => s.close(closeOptions))).then(() => undefined);
       return closing;
     },

@@ -260,3 +260,36 @@ describe('memory bus specifics', () => {
     await expect(crashMemoryBus({} as EventBus)).rejects.toThrow(TypeError);
   });
 });
+
+describe('memory bus close options', () => {
+  it('rejects a bad close timeout without closing, so a corrected close still works', async () => {
+    const bus = createMemoryBus();
+    const sub = await bus.subscribe({ group: 'g', types: [EventTypes.SyncScheduled], handler: async () => {} });
+    await expect(sub.close({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(bus.close({ timeoutMs: Number.NaN })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await bus.publish(scheduled('still-open'));
+    await sub.close({ timeoutMs: 0 });
+    await bus.close();
+    await expect(bus.publish(scheduled('closed'))).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('stops waiting for in-flight handlers when the close signal aborts', async () => {
+    const bus = createMemoryBus({ closeTimeoutMs: 60_000 });
+    const signals: AbortSignal[] = [];
+    await bus.subscribe({
+      group: 'g',
+      types: [EventTypes.SyncScheduled],
+      handler: (event, context) => {
+        signals.push(context.signal);
+        return hangUntilAborted(event, context);
+      },
+    });
+    await bus.publish(scheduled('slow'));
+    await waitFor(() => signals.length === 1, 'the handler');
+    const controller = new AbortController();
+    const closing = bus.close({ signal: controller.signal });
+    controller.abort();
+    await closing;
+    expect(signals[0]?.aborted).toBe(true);
+  });
+});

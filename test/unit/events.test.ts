@@ -86,3 +86,17 @@ describe('parseEvent on hostile input', () => {
     if (!result.ok) expect(JSON.stringify(result.issues)).not.toContain('secret-canary-123');
   });
 });
+
+describe('safeJsonParse', () => {
+  it('drops forbidden keys hidden behind unicode escapes too', async () => {
+    const { safeJsonParse } = await import('../../src/index.js');
+    const value = safeJsonParse('{"a":1,"__proto\\u005f_":{"polluted":true},"constructor":{"x":1},"nested":{"prototype":2,"b":3}}') as Record<string, unknown>;
+    expect(Object.keys(value).sort()).toEqual(['a', 'nested']);
+    expect(value.nested).toEqual({ b: 3 });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+  it('parses plain JSON on the fast path unchanged', async () => {
+    const { safeJsonParse } = await import('../../src/index.js');
+    expect(safeJsonParse('{"a":[1,{"b":"c"}],"d":null}')).toEqual({ a: [1, { b: 'c' }], d: null });
+  });
+});

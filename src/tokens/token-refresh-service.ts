@@ -278,7 +278,7 @@ export class TokenRefreshService implements TokenRefresher {
     } else {
       this.logger.debug({ connectionId }, 'refresh already in flight; sharing it');
     }
-    return this.await(flight, signal);
+    return this.join(flight, signal);
   }
 
   /** The running refresh of a connection, unless it is being aborted (then a new one starts). */
@@ -288,7 +288,7 @@ export class TokenRefreshService implements TokenRefresher {
   }
 
   /** Waits for a shared refresh; the upstream call is aborted only when every waiter has gone. */
-  private async await(flight: Flight, signal: AbortSignal | undefined): Promise<RefreshOutcome> {
+  private async join(flight: Flight, signal: AbortSignal | undefined): Promise<RefreshOutcome> {
     flight.waiters += 1;
     if (signal === undefined) {
       try {
@@ -340,17 +340,55 @@ export class TokenRefreshService implements TokenRefresher {
       }
       if (handle === null) return this.skipped(request, 'lease_held');
     }
+    const keepAlive = handle === null ? undefined : this.keepLease(handle, request.connectionId);
     try {
       // The lease may have waited on a replica that just refreshed (with a shared record store).
       if (handle !== null && (await this.isStale(request))) return this.skipped(request, 'stale_request');
       return await this.callUpstream(request, signal);
     } finally {
+      keepAlive?.stop();
       if (handle !== null) {
-        await this.lease?.release(handle).catch((error: unknown) => {
+        await this.lease?.release(keepAlive?.current() ?? handle).catch((error: unknown) => {
           this.logger.warn({ connectionId: request.connectionId, err: summarizeError(error) }, 'refresh lease release failed; it will expire');
         });
       }
     }
+  }
+
+  /**
+   * Renews the connection lease every half TTL while the refresh runs, so retries and a long
+   * Retry-After cannot outlive it and let a second replica race this one.
+   */
+  private keepLease(first: LeaseHandle, connectionId: string): { stop(): void; current(): LeaseHandle } {
+    let handle = first;
+    let timer: TimerHandle | undefined;
+    let stopped = false;
+    const every = Math.max(1, Math.floor(this.leaseTtlMs / 2));
+    const renew = (): void => {
+      this.lease
+        ?.renew(handle, this.leaseTtlMs)
+        .then((renewed) => {
+          if (stopped) return;
+          if (renewed === null) {
+            this.logger.warn({ connectionId }, 'refresh lease lost before the refresh finished; raise leaseTtlMs');
+            stopped = true;
+            return;
+          }
+          handle = renewed;
+        })
+        .catch((error: unknown) => this.logger.warn({ connectionId, err: summarizeError(error) }, 'refresh lease renewal failed'))
+        .finally(() => {
+          if (!stopped) timer = this.clock.setTimeout(renew, every);
+        });
+    };
+    timer = this.clock.setTimeout(renew, every);
+    return {
+      stop: () => {
+        stopped = true;
+        this.clock.clearTimeout(timer);
+      },
+      current: () => handle,
+    };
   }
 
   private async callUpstream(request: ConnectionRefreshRequest, signal: AbortSignal): Promise<RefreshOutcome> {

@@ -243,6 +243,18 @@ describe('TokenRefreshService.refreshConnectionTokens against a real integration
     expect(await lease.tryAcquire(`token-refresh:${h.connection.connectionId}`, 1_000)).not.toBeNull();
   });
 
+  it('keeps renewing its lease while a refresh outlasts leaseTtlMs', async () => {
+    const lease = createMemoryLease();
+    const h = setup({ lease, leaseTtlMs: 200 });
+    im.script(h.connection.connectionId, [{ delayMs: 800 }]);
+    const refreshing = h.service.refreshConnectionTokens(h.connection);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await lease.tryAcquire(`token-refresh:${h.connection.connectionId}`, 10_000)).toBeNull();
+    expect((await refreshing).status).toBe('refreshed');
+    expect(await lease.tryAcquire(`token-refresh:${h.connection.connectionId}`, 10_000)).not.toBeNull();
+    expect(h.logs.some((l) => l.includes('lease lost'))).toBe(false);
+  });
+
   it('two services sharing a lease never refresh one connection at the same time', async () => {
     const lease = createMemoryLease();
     const a = setup({ lease });

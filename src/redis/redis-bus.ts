@@ -16,7 +16,8 @@ import { EVENT_FIELD, RedisSubscription } from './redis-subscription.js';
 export interface RedisBusOptions extends BusOptions {
   /**
    * The host's Redis client (an ioredis 5 `Redis` fits). Publishing, acks and claims go through
-   * it; the bus never quits it.
+   * it; the bus never quits it. Use `prefix` for namespacing rather than an ioredis `keyPrefix`,
+   * which this adapter is not tested with.
    */
   client: RedisClientLike;
   /**

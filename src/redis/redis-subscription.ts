@@ -53,6 +53,8 @@ interface HeldEntry {
   body: string;
   attempt: number;
   retryTimer: TimerHandle | undefined;
+  /** When `progress()` last reset its idle time; calls closer together than claimIdleMs / 10 are skipped. */
+  progressAt: number;
 }
 
 /** Grace beyond `BLOCK` before a silent blocking read is taken for a dead socket: `BLOCK` itself, within 1-10 s. */
@@ -274,7 +276,7 @@ export class RedisSubscription implements Subscription {
       await this.dropDeleted(stream, [entry.id]);
       return;
     }
-    const held: HeldEntry = { stream, id: entry.id, body: entry.fields[EVENT_FIELD] ?? '', attempt, retryTimer: undefined };
+    const held: HeldEntry = { stream, id: entry.id, body: entry.fields[EVENT_FIELD] ?? '', attempt, retryTimer: undefined, progressAt: 0 };
     this.held.set(k, held);
     this.enqueue(held);
   }
@@ -296,7 +298,7 @@ export class RedisSubscription implements Subscription {
         body: entry.body,
         attempt: entry.attempt,
         signal: this.handlerController.signal,
-        progress: () => void this.keepAlive([entry]),
+        progress: () => this.progress(entry),
       });
     } catch (error) {
       // process() never throws; should it ever, keep the entry pending rather than lose it.
@@ -309,6 +311,13 @@ export class RedisSubscription implements Subscription {
     if (next !== undefined) void this.run(next);
     this.wakeReader();
     if (this.running === 0) this.drainWaiter?.();
+  }
+
+  private progress(entry: HeldEntry): void {
+    const now = this.s.clock.now();
+    if (now - entry.progressAt < this.s.claimIdleMs / 10) return;
+    entry.progressAt = now;
+    void this.keepAlive([entry]);
   }
 
   private async settle(entry: HeldEntry, outcome: DeliveryOutcome): Promise<void> {

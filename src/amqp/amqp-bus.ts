@@ -10,7 +10,7 @@ import { createMemoryIdempotencyStore } from '../bus/idempotency.js';
 import type { CloseOptions, EventBus, PublishOptions, SubscribeOptions, Subscription } from '../bus/types.js';
 import { AmqpSubscription, type ConsumerCancelledInfo } from './amqp-subscription.js';
 import { ConfirmPublisher } from './confirm-publisher.js';
-import { groupTopology, type AmqpQueueType } from './topology.js';
+import { groupTopology, type AmqpQueueType, type GroupTopology } from './topology.js';
 import type { AmqpConnection } from './types.js';
 
 /** Options of {@link createAmqpBus}. */
@@ -53,7 +53,7 @@ export interface AmqpBus extends EventBus {
   /** The topic exchange events go to. */
   readonly exchange: string;
   /** Names of the queues a group uses: `{ queue, retryQueue, deadLetterQueue, exchange, deadLetterExchange }`. */
-  topology(group: string): ReturnType<typeof groupTopology>;
+  topology(group: string): GroupTopology;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -134,7 +134,7 @@ class AmqpEventBus implements AmqpBus {
     this.connection.on('error', this.onConnectionError);
   }
 
-  topology(group: string): ReturnType<typeof groupTopology> {
+  topology(group: string): GroupTopology {
     return groupTopology(this.exchange, this.queuePrefix, group);
   }
 

@@ -81,8 +81,10 @@ export class AmqpSubscription implements Subscription {
     try {
       await this.openGeneration('declare');
     } catch (cause) {
+      const closedMeanwhile = this.state !== 'open';
       this.state = 'closed';
       this.stopReopen.abort();
+      if (closedMeanwhile) throw new IntegrationSyncError('ERR_CLOSED', `subscribe: the AMQP bus closed while subscribing group ${this.group}`, { cause });
       const code = (cause as { code?: unknown }).code;
       const hint =
         code === 406
@@ -128,7 +130,8 @@ export class AmqpSubscription implements Subscription {
 
   private async waitForInFlight(options: CloseOptions): Promise<void> {
     if (this.inFlight.size === 0) return;
-    const timeoutMs = options.timeoutMs ?? this.ctx.closeTimeoutMs;
+    // On a dead connection nothing can be acked any more and the broker has requeued it all.
+    const timeoutMs = this.ctx.connectionAlive() ? (options.timeoutMs ?? this.ctx.closeTimeoutMs) : 0;
     const deadline = new AbortController();
     const onAbort = (): void => deadline.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });

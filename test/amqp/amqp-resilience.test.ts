@@ -153,6 +153,42 @@ describe('AMQP bus: publish and consume', () => {
   });
 });
 
+describe('AMQP bus: classic queues', () => {
+  it('counts attempts through the x-attempt header and dead-letters after maxAttempts', async () => {
+    const { bus, groups, connection } = await open(unique('classic'), { queueType: 'classic' });
+    groups.add('g');
+    const attempts: number[] = [];
+    await bus.subscribe({ group: 'g', types: [TYPE], maxAttempts: 3, handler: async (_e, ctx) => {
+        attempts.push(ctx.attempt);
+        throw new Error('fails');
+      },
+    });
+    await bus.publish(checkDue());
+    const dlq = bus.topology('g').deadLetterQueue;
+    await until(async () => (await queueDepth(connection, dlq)) === 1, 15_000, 'dead-letter record');
+    expect(attempts).toEqual([1, 2, 3]);
+    const [stored] = await drainQueue(connection, dlq);
+    expect(stored?.body).toMatchObject({ reason: 'max_attempts', attempts: 3 });
+    const info = await withChannel(connection, (channel) => channel.checkQueue(bus.topology('g').queue));
+    expect(info.messageCount).toBe(0);
+  });
+
+  it('refuses to subscribe when the group queue exists with other arguments (ERR_INVALID_OPTION), and the bus stays usable', async () => {
+    const ns = unique('mismatch');
+    const quorum = await open(ns);
+    quorum.groups.add('g');
+    await quorum.bus.subscribe({ group: 'g', types: [TYPE], handler: async () => {} });
+    const classic = await open(ns, { queueType: 'classic' });
+    await expect(classic.bus.subscribe({ group: 'g', types: [TYPE], handler: async () => {} })).rejects.toSatisfy((e) => isIntegrationSyncError(e, 'ERR_INVALID_OPTION'));
+    classic.groups.add('other');
+    const seen: string[] = [];
+    await classic.bus.subscribe({ group: 'other', types: [TYPE], handler: async (event) => void seen.push(event.id) });
+    const event = checkDue();
+    await classic.bus.publish(event);
+    await until(() => seen.includes(event.id), 15_000, 'delivery on the same bus');
+  });
+});
+
 describe('AMQP bus: resilience', () => {
   it('survives a channel error: a publish to a missing exchange fails alone, the connection and bus keep working', async () => {
     const ns = unique('chan');
@@ -268,16 +304,16 @@ describe('AMQP bus: resilience', () => {
     expect(await queueDepth(second.connection, second.bus.topology('g').retryQueue)).toBe(0);
   });
 
-  it('redelivers to another member when a consumer dies mid-handler', async () => {
+  it.each(['quorum', 'classic'] as const)('redelivers to another member, as attempt 2, when a consumer dies mid-handler (%s)', async (queueType) => {
     const ns = unique('crash');
-    const a = await open(ns);
+    const a = await open(ns, { queueType });
     a.groups.add('g');
     let startedA = false;
     await a.bus.subscribe({ group: 'g', types: [TYPE], handler: () => ((startedA = true), new Promise<void>(() => {})) });
     const event = checkDue();
     await a.bus.publish(event);
     await until(() => startedA, 15_000, 'handler start on A');
-    const b = await open(ns);
+    const b = await open(ns, { queueType });
     const got: number[] = [];
     await b.bus.subscribe({ group: 'g', types: [TYPE], handler: async (_e, ctx) => void got.push(ctx.attempt) });
     destroySocket(a.connection);

@@ -4,7 +4,7 @@ import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DeliveryOutcome, DeliveryPipeline } from '../bus/delivery.js';
 import type { CloseOptions, Subscription } from '../bus/types.js';
-import { closeChannel } from './close-channel.js';
+import { closeChannel, settleWithin } from './close-channel.js';
 import type { ConfirmPublisher } from './confirm-publisher.js';
 import { declareGroupTopology, type GroupTopology, type TopologySettings } from './topology.js';
 import type { AmqpChannel, AmqpConnection, AmqpMessage } from './types.js';
@@ -109,12 +109,9 @@ export class AmqpSubscription implements Subscription {
     this.state = 'closing';
     this.stopReopen.abort();
     const current = this.current;
-    if (current && !current.closed && current.consumerTag !== undefined) {
-      try {
-        await current.channel.cancel(current.consumerTag);
-      } catch {
-        // The channel is gone already; the broker stopped delivering to it anyway.
-      }
+    if (current && !current.closed && current.consumerTag !== undefined && this.ctx.connectionAlive()) {
+      // A failed cancel means the channel is gone already: the broker stopped delivering anyway.
+      await settleWithin(cancelConsumer(current));
     }
     await this.reopening?.catch(() => {});
     await this.waitForInFlight(options);
@@ -325,6 +322,14 @@ export function attemptOf(message: AmqpMessage): number {
   const base = toCount(headers[ATTEMPT_HEADER]) ?? 1;
   const returns = toCount(headers['x-delivery-count']) ?? (message.fields.redelivered ? 1 : 0);
   return Math.max(1, base) + returns;
+}
+
+function cancelConsumer(generation: Generation): Promise<unknown> {
+  try {
+    return generation.channel.cancel(generation.consumerTag as string);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 function toCount(value: unknown): number | undefined {

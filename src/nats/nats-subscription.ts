@@ -39,8 +39,8 @@ interface ActiveDelivery {
   controller: AbortController;
   /** Set once the message was handed back (close past deadline): its outcome is then ignored. */
   abandoned: boolean;
-  /** True while the handler runs (it holds a concurrency slot). */
-  running: boolean;
+  /** Ends the automatic `working()` calls. */
+  stopProgress: () => void;
   done: Promise<void>;
 }
 
@@ -163,13 +163,18 @@ export class NatsSubscription implements Subscription {
   }
 
   private async deliver(msg: NatsJsMsgLike): Promise<void> {
-    const delivery: ActiveDelivery = { msg, controller: new AbortController(), abandoned: false, running: false, done: Promise.resolve() };
+    const delivery: ActiveDelivery = {
+      msg,
+      controller: new AbortController(),
+      abandoned: false,
+      stopProgress: this.startProgress(msg),
+      done: Promise.resolve(),
+    };
     let finish!: () => void;
     delivery.done = new Promise<void>((resolve) => {
       finish = resolve;
     });
     this.active.add(delivery);
-    const stopProgress = this.startProgress(msg);
     try {
       if (!(await this.acquireSlot())) {
         // Closed before a slot freed up: never started, so hand it back now.
@@ -177,7 +182,6 @@ export class NatsSubscription implements Subscription {
         safeCall(() => msg.nak());
         return;
       }
-      delivery.running = true;
       let outcome: DeliveryOutcome;
       try {
         outcome = await this.ctx.pipeline.process({
@@ -192,7 +196,7 @@ export class NatsSubscription implements Subscription {
       if (delivery.abandoned) return;
       await this.settle(msg, outcome);
     } finally {
-      stopProgress();
+      delivery.stopProgress();
       this.active.delete(delivery);
       finish();
     }
@@ -285,6 +289,8 @@ export class NatsSubscription implements Subscription {
       for (const delivery of this.active) {
         if (delivery.abandoned) continue;
         delivery.abandoned = true;
+        // A handler that ignores the abort must not keep the event (or the process) alive.
+        delivery.stopProgress();
         delivery.controller.abort(new IntegrationSyncError('ERR_CLOSED', `subscription ${this.group} closed before the handler finished`));
         // Hand it back now; without this it would come back only after the ack wait.
         if (!this.ctx.isConnectionClosed()) safeCall(() => delivery.msg.nak());

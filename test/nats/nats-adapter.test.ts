@@ -108,6 +108,13 @@ describe('NATS bus: publish', () => {
     expect((error as Error).message).toContain(streamFor(ns));
   });
 
+  it('rejects with the signal reason when the publish is aborted', async () => {
+    const ns = namespace('abort');
+    const { bus } = await member(ns);
+    const reason = new Error('shutting down');
+    await expect(bus.publish(scheduledEvent(), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+
   it('rejects with ERR_CLOSED after close, and close is idempotent', async () => {
     const ns = namespace('closed');
     const { bus, nc } = await member(ns);
@@ -340,6 +347,35 @@ describe('NATS bus: close', () => {
     expect(out).toContain('closed');
     expect(code).toBe(0);
   }, 30_000);
+});
+
+describe('NATS bus: concurrency', () => {
+  it('runs up to `concurrency` handlers at once across the types of a subscription, never more', async () => {
+    const ns = namespace('conc');
+    const { bus } = await member(ns);
+    let running = 0;
+    let peak = 0;
+    const handled = new Set<string>();
+    await bus.subscribe({
+      group: 'parallel',
+      types: [EventTypes.SyncScheduled, EventTypes.SyncCheckDue],
+      concurrency: 3,
+      handler: async (event) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await delay(300);
+        running -= 1;
+        handled.add(event.id);
+      },
+    });
+    const events = [
+      ...Array.from({ length: 5 }, () => scheduledEvent()),
+      ...Array.from({ length: 5 }, () => ({ ...scheduledEvent(), type: EventTypes.SyncCheckDue, data: { timestamp: new Date().toISOString() } })),
+    ];
+    for (const event of events) await bus.publish(event);
+    await waitFor(() => handled.size === events.length, 'all ten events', 20_000);
+    expect(peak).toBe(3);
+  });
 });
 
 describe('NATS bus: durable consumers', () => {

@@ -98,7 +98,9 @@ export function redisStreamKey(prefix: string, type: string): string {
  * back (from `0`, so nothing added since is skipped).
  *
  * Not promised: order across retries and claims (a retried or claimed entry runs after later
- * ones), nor order across types.
+ * ones), nor order across types. An entry that kills its process every time is claimed again
+ * and again (the pipeline can only dead-letter what returns). Runs on one Redis node or Sentinel;
+ * Redis Cluster is not supported (one read spans several stream keys).
  *
  * @example
  * import { Redis } from 'ioredis';

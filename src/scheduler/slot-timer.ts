@@ -35,7 +35,7 @@ export interface SlotTimerOptions {
 }
 
 /** Default deadline of {@link SlotTimer.stop} for an in-flight tick. */
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+export const DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS = 10_000;
 
 /**
  * A timer that fires on absolute slots (`slot = floor(now / intervalMs)`), the engine of both
@@ -70,7 +70,7 @@ export class SlotTimer {
     }
     this.onTick = options.onTick;
     this.emitOnStart = options.emitOnStart ?? true;
-    this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
+    this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS, 0);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.onError = options.onError;

@@ -10,16 +10,25 @@ import { createMemoryIdempotencyStore } from '../bus/idempotency.js';
 import type { CloseOptions, EventBus, PublishOptions, SubscribeOptions, Subscription } from '../bus/types.js';
 import { AmqpSubscription, type ConsumerCancelledInfo } from './amqp-subscription.js';
 import { ConfirmPublisher } from './confirm-publisher.js';
-import { groupTopology, type AmqpQueueType, type GroupTopology } from './topology.js';
+import { settleWithin } from './close-channel.js';
+import { groupTopology, type AmqpQueueType, type GroupTopology, type TopologySettings } from './topology.js';
 import type { AmqpConnection } from './types.js';
 
 /** Options of {@link createAmqpBus}. */
 export interface AmqpBusOptions extends BusOptions {
   /**
    * The host's amqplib connection (`await amqplib.connect(url)`). The bus opens its own channels
-   * on it and closes them on `close()`, but never closes the connection itself.
+   * on it and closes them on `close()`, but never closes the connection itself. When this
+   * connection drops, the bus cannot go on (publish rejects, consumers stop): pass `connect`
+   * instead to have it reconnect. Give exactly one of `connection` and `connect`.
    */
-  connection: AmqpConnection;
+  connection?: AmqpConnection;
+  /**
+   * Opens a connection (e.g. `() => amqplib.connect(url)`). The bus calls it lazily, again after
+   * the connection drops (broker restart, network), reopens its consumers on the new one, and
+   * closes the connections it got from it on `close()`.
+   */
+  connect?: () => Promise<AmqpConnection>;
   /** Durable topic exchange events are published to, with the event type as routing key. @default 'integration-sync' */
   exchange?: string;
   /** Group queues are named `<queuePrefix>.<group>`. @default the exchange name */
@@ -90,30 +99,40 @@ class AmqpEventBus implements AmqpBus {
   readonly exchange: string;
   private readonly queuePrefix: string;
   private readonly options: AmqpBusOptions;
-  private readonly connection: AmqpConnection;
+  private readonly connect: (() => Promise<AmqpConnection>) | undefined;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly publisher: ConfirmPublisher;
   private readonly busOptions: BusOptions;
   private readonly subscriptions = new Set<AmqpSubscription>();
-  private readonly settings: { queueType: AmqpQueueType; deliveryLimit: number };
+  private readonly settings: TopologySettings;
   private readonly closeTimeoutMs: number;
   private readonly maxPayloadBytes: number;
+  private readonly reopenBaseMs: number;
+  private readonly reopenMaxMs: number;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private connectionAlive = true;
-  private readonly onConnectionClose = (): void => this.connectionLost();
-  private readonly onConnectionError = (error: Error): void => {
-    this.logger.error({ err: summarizeError(error) }, 'AMQP connection error');
-  };
+  /** The live connection, if any. */
+  private connection: AmqpConnection | undefined;
+  private connecting: Promise<AmqpConnection> | undefined;
+  /** Every connection `connect` gave us that is not known closed: the bus closes them. */
+  private readonly owned = new Set<AmqpConnection>();
+  private readonly detachers = new Map<AmqpConnection, () => void>();
 
   constructor(options: AmqpBusOptions) {
-    const connection = options?.connection as Partial<AmqpConnection> | undefined;
-    if (!connection || typeof connection.createConfirmChannel !== 'function' || typeof connection.createChannel !== 'function' || typeof connection.on !== 'function') {
+    const given = options?.connection as Partial<AmqpConnection> | undefined;
+    const connect = options?.connect;
+    if ((given === undefined) === (connect === undefined)) {
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', 'createAmqpBus: give exactly one of connection (an amqplib connection) and connect (a function returning one)');
+    }
+    if (connect !== undefined && typeof connect !== 'function') {
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', 'createAmqpBus: connect must be a function returning an amqplib connection');
+    }
+    if (given !== undefined && !isConnection(given)) {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'createAmqpBus: connection must be an amqplib promise-API connection (await amqplib.connect(url))');
     }
     this.options = options;
-    this.connection = options.connection;
+    this.connect = connect;
     this.exchange = assertNonEmptyString('exchange', options.exchange ?? 'integration-sync');
     this.queuePrefix = assertNonEmptyString('queuePrefix', options.queuePrefix ?? this.exchange);
     const queueType = options.queueType ?? 'quorum';
@@ -121,27 +140,30 @@ class AmqpEventBus implements AmqpBus {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', `queueType must be 'quorum' or 'classic'; got ${String(queueType)}`);
     }
     this.settings = { queueType, deliveryLimit: assertPositiveInt('deliveryLimit', options.deliveryLimit ?? 20, 10_000) };
-    assertMs('reopenBaseMs', options.reopenBaseMs ?? 500);
-    assertMs('reopenMaxMs', options.reopenMaxMs ?? 30_000);
+    this.reopenBaseMs = assertMs('reopenBaseMs', options.reopenBaseMs ?? 500);
+    this.reopenMaxMs = assertMs('reopenMaxMs', options.reopenMaxMs ?? 30_000);
     this.closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? 10_000, 0);
     this.maxPayloadBytes = assertPositiveInt('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     this.logger = childLogger(options.logger ?? silentLogger, { component: 'amqp-bus' });
     this.clock = options.clock ?? systemClock;
     // One idempotency store for all the bus's subscriptions, as BusOptions promises.
     this.busOptions = { ...options, logger: this.logger, idempotency: options.idempotency ?? createMemoryIdempotencyStore() };
-    this.publisher = new ConfirmPublisher(this.connection, this.logger);
-    this.connection.on('close', this.onConnectionClose);
-    this.connection.on('error', this.onConnectionError);
+    this.publisher = new ConfirmPublisher(async () => (await this.currentConnection()).createConfirmChannel(), this.logger);
+    if (options.connection) this.adopt(options.connection, false);
   }
 
   topology(group: string): GroupTopology {
     return groupTopology(this.exchange, this.queuePrefix, group);
   }
 
+  /**
+   * Publishes `event` to the exchange with its type as routing key and resolves once RabbitMQ
+   * confirms it. Aborting `signal` rejects the call, but a message already written may still
+   * be delivered: publish again with the same id, consumers de-duplicate.
+   */
   async publish(event: CloudEvent, options: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new IntegrationSyncError('ERR_CLOSED', 'publish: the AMQP bus is closed; create a new bus');
     throwIfAborted(options.signal);
-    if (!this.connectionAlive) throw new IntegrationSyncError('ERR_PUBLISH_FAILED', 'publish: the AMQP connection is closed; reconnect and create a new bus');
     const body = encodeForPublish(event, this.maxPayloadBytes);
     await this.publisher.publish(
       this.exchange,
@@ -160,9 +182,9 @@ class AmqpEventBus implements AmqpBus {
     recordPublished(event, this.busOptions);
   }
 
+  /** Declares the group's queues and bindings, then consumes; resolves once the consumer is registered. */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closed) throw new IntegrationSyncError('ERR_CLOSED', 'subscribe: the AMQP bus is closed; create a new bus');
-    if (!this.connectionAlive) throw new IntegrationSyncError('ERR_CLOSED', 'subscribe: the AMQP connection is closed; reconnect and create a new bus');
     let pipeline: DeliveryPipeline;
     try {
       pipeline = new DeliveryPipeline(options, this.busOptions);
@@ -172,7 +194,7 @@ class AmqpEventBus implements AmqpBus {
     }
     const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 1, 65_535);
     const subscription = new AmqpSubscription({
-      connection: this.connection,
+      openChannel: async () => (await this.currentConnection()).createChannel(),
       publisher: this.publisher,
       pipeline,
       names: this.topology(pipeline.group),
@@ -181,9 +203,9 @@ class AmqpEventBus implements AmqpBus {
       logger: childLogger(this.logger, { group: pipeline.group }),
       clock: this.clock,
       closeTimeoutMs: this.closeTimeoutMs,
-      reopenBaseMs: this.options.reopenBaseMs ?? 500,
-      reopenMaxMs: this.options.reopenMaxMs ?? 30_000,
-      connectionAlive: () => this.connectionAlive,
+      reopenBaseMs: this.reopenBaseMs,
+      reopenMaxMs: this.reopenMaxMs,
+      canReopen: () => !this.closed && (this.connection !== undefined || this.connect !== undefined),
       onConsumerCancelled: this.options.onConsumerCancelled,
       onClosed: (closed) => this.subscriptions.delete(closed),
     });
@@ -215,14 +237,82 @@ class AmqpEventBus implements AmqpBus {
     // Subscriptions first: their last retries and dead-letters still need the publish channel.
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close(options)));
     await this.publisher.close();
-    this.connection.off('close', this.onConnectionClose);
-    this.connection.off('error', this.onConnectionError);
+    await this.connecting?.catch(() => {});
+    for (const detach of this.detachers.values()) detach();
+    this.detachers.clear();
+    // Only what `connect` gave us is ours to close; a host's `connection` stays open.
+    await Promise.all([...this.owned].map((connection) => settleWithin(Promise.resolve().then(() => connection.close?.()))));
+    this.owned.clear();
+    this.connection = undefined;
   }
 
-  private connectionLost(): void {
-    if (!this.connectionAlive) return;
-    this.connectionAlive = false;
-    if (!this.closed) this.logger.error({ exchange: this.exchange }, 'AMQP connection closed; this bus can no longer publish or consume; reconnect and create a new bus');
+  /** The live connection; with `connect`, (re)connects when there is none. */
+  private currentConnection(): Promise<AmqpConnection> {
+    if (this.closed) return Promise.reject(new IntegrationSyncError('ERR_CLOSED', 'the AMQP bus is closed; create a new bus'));
+    if (this.connection) return Promise.resolve(this.connection);
+    const connect = this.connect;
+    if (!connect) {
+      return Promise.reject(new IntegrationSyncError('ERR_CLOSED', 'the AMQP connection is closed; reconnect and create a new bus (or pass connect to let the bus reconnect)'));
+    }
+    this.connecting ??= (async () => {
+      try {
+        const connection = await connect();
+        if (!isConnection(connection)) {
+          throw new IntegrationSyncError('ERR_INVALID_OPTION', 'createAmqpBus: connect() must resolve to an amqplib promise-API connection');
+        }
+        if (this.closed) {
+          await settleWithin(Promise.resolve().then(() => connection.close?.()));
+          throw new IntegrationSyncError('ERR_CLOSED', 'the AMQP bus is closed; create a new bus');
+        }
+        this.adopt(connection, true);
+        this.logger.info({ exchange: this.exchange }, 'AMQP connection open');
+        return connection;
+      } finally {
+        this.connecting = undefined;
+      }
+    })();
+    return this.connecting;
+  }
+
+  private adopt(connection: AmqpConnection, owned: boolean): void {
+    const onClose = (): void => this.connectionLost(connection);
+    const onError = (error: Error): void => {
+      this.logger.error({ err: summarizeError(error) }, 'AMQP connection error');
+    };
+    connection.on('close', onClose);
+    connection.on('error', onError);
+    this.detachers.set(connection, () => {
+      connection.off('close', onClose);
+      connection.off('error', onError);
+    });
+    if (owned) this.owned.add(connection);
+    this.connection = connection;
+  }
+
+  private connectionLost(connection: AmqpConnection): void {
+    this.detachers.get(connection)?.();
+    this.detachers.delete(connection);
+    this.owned.delete(connection);
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    if (this.closed) return;
+    if (this.connect) {
+      this.logger.warn({ exchange: this.exchange }, 'AMQP connection closed; reconnecting');
+      return;
+    }
+    this.logger.error({ exchange: this.exchange }, 'AMQP connection closed; this bus can no longer publish or consume; reconnect and create a new bus');
     for (const subscription of this.subscriptions) subscription.connectionLost();
   }
+}
+
+function isConnection(value: unknown): value is AmqpConnection {
+  const candidate = value as Partial<AmqpConnection> | null | undefined;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.createChannel === 'function' &&
+    typeof candidate.createConfirmChannel === 'function' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.off === 'function'
+  );
 }

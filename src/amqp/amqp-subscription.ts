@@ -7,7 +7,7 @@ import type { CloseOptions, Subscription } from '../bus/types.js';
 import { closeChannel, settleWithin } from './close-channel.js';
 import type { ConfirmPublisher } from './confirm-publisher.js';
 import { declareGroupTopology, type GroupTopology, type TopologySettings } from './topology.js';
-import type { AmqpChannel, AmqpConnection, AmqpMessage } from './types.js';
+import type { AmqpChannel, AmqpMessage } from './types.js';
 
 /** Header carrying the 1-based attempt of a message the adapter republished for retry. */
 export const ATTEMPT_HEADER = 'x-attempt';
@@ -20,7 +20,8 @@ export interface ConsumerCancelledInfo {
 
 /** Everything a subscription needs from its bus. */
 export interface AmqpSubscriptionContext {
-  connection: AmqpConnection;
+  /** Opens a channel on the bus's current connection (reconnecting first where the bus can). */
+  openChannel(): Promise<AmqpChannel>;
   publisher: ConfirmPublisher;
   pipeline: DeliveryPipeline;
   names: GroupTopology;
@@ -31,8 +32,8 @@ export interface AmqpSubscriptionContext {
   closeTimeoutMs: number;
   reopenBaseMs: number;
   reopenMaxMs: number;
-  /** True while the host's connection is usable; a dead connection cannot be reopened on. */
-  connectionAlive(): boolean;
+  /** False once reopening is hopeless: the bus is closing, or its fixed connection is gone. */
+  canReopen(): boolean;
   onConsumerCancelled: ((info: ConsumerCancelledInfo) => void) | undefined;
   onClosed(subscription: AmqpSubscription): void;
 }
@@ -47,6 +48,7 @@ interface Generation {
 }
 
 interface InFlight {
+  generation: Generation;
   done: Promise<void>;
   controller: AbortController;
   /** Past the close deadline: whatever the handler does now, the message stays unacked. */
@@ -100,7 +102,7 @@ export class AmqpSubscription implements Subscription {
     return this.closing;
   }
 
-  /** Called by the bus when the host's connection is gone: stop trying to reopen on it. */
+  /** Called by the bus when its fixed connection is gone: stop trying to reopen on it. */
   connectionLost(): void {
     this.stopReopen.abort();
   }
@@ -109,7 +111,7 @@ export class AmqpSubscription implements Subscription {
     this.state = 'closing';
     this.stopReopen.abort();
     const current = this.current;
-    if (current && !current.closed && current.consumerTag !== undefined && this.ctx.connectionAlive()) {
+    if (current && !current.closed && current.consumerTag !== undefined) {
       // A failed cancel means the channel is gone already: the broker stopped delivering anyway.
       await settleWithin(cancelConsumer(current));
     }
@@ -127,8 +129,9 @@ export class AmqpSubscription implements Subscription {
 
   private async waitForInFlight(options: CloseOptions): Promise<void> {
     if (this.inFlight.size === 0) return;
-    // On a dead connection nothing can be acked any more and the broker has requeued it all.
-    const timeoutMs = this.ctx.connectionAlive() ? (options.timeoutMs ?? this.ctx.closeTimeoutMs) : 0;
+    // Once their channels are gone nothing can be acked any more, and the broker has requeued it all.
+    const ackable = [...this.inFlight].some((entry) => !entry.generation.closed);
+    const timeoutMs = ackable ? (options.timeoutMs ?? this.ctx.closeTimeoutMs) : 0;
     const deadline = new AbortController();
     const onAbort = (): void => deadline.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -146,8 +149,8 @@ export class AmqpSubscription implements Subscription {
 
   /** Opens a channel and a consumer on it. `declare` asserts the topology; `passive` only checks the queue exists. */
   private async openGeneration(mode: 'declare' | 'passive'): Promise<void> {
-    const { connection, names } = this.ctx;
-    const channel = await connection.createChannel();
+    const { names } = this.ctx;
+    const channel = await this.ctx.openChannel();
     const generation: Generation = { channel, consumerTag: undefined, closed: false, retired: false };
     this.generations.add(generation);
     channel.on('error', (error: Error) => {
@@ -171,7 +174,7 @@ export class AmqpSubscription implements Subscription {
   private async retireGeneration(generation: Generation): Promise<void> {
     generation.retired = true;
     if (this.current === generation) this.current = undefined;
-    if (!generation.closed && this.ctx.connectionAlive()) await closeChannel(generation.channel);
+    if (!generation.closed) await closeChannel(generation.channel);
     generation.closed = true;
     this.generations.delete(generation);
   }
@@ -203,7 +206,7 @@ export class AmqpSubscription implements Subscription {
       } catch {
         return;
       }
-      if (this.state !== 'open' || !this.ctx.connectionAlive()) return;
+      if (this.state !== 'open' || !this.ctx.canReopen()) return;
       try {
         await this.openGeneration(mode);
         this.ctx.logger.info({ group: this.group, queue: this.ctx.names.queue, attempt }, 'AMQP consumer re-established');
@@ -222,7 +225,7 @@ export class AmqpSubscription implements Subscription {
     }
     // After cancel() the broker may still deliver a few; leave them unacked, the close requeues them.
     if (this.state !== 'open' || generation.retired) return;
-    const entry: InFlight = { done: Promise.resolve(), controller: new AbortController(), abandoned: false };
+    const entry: InFlight = { generation, done: Promise.resolve(), controller: new AbortController(), abandoned: false };
     entry.done = this.handle(generation, message, entry).finally(() => {
       this.inFlight.delete(entry);
     });
@@ -259,6 +262,11 @@ export class AmqpSubscription implements Subscription {
 
   private async carryOut(generation: Generation, message: AmqpMessage, attempt: number, outcome: DeliveryOutcome): Promise<void> {
     const { names, publisher } = this.ctx;
+    if (generation.closed) {
+      // The broker requeued the message when its channel closed; acting now would only duplicate it.
+      this.ctx.logger.warn({ group: this.group, messageId: message.properties.messageId, action: outcome.action }, 'consumer channel closed before the outcome; the broker redelivers the message');
+      return;
+    }
     if (outcome.action === 'retry') {
       const { headers = {}, ...properties } = message.properties;
       // The broker's return count starts over for the copy; x-attempt carries the total.

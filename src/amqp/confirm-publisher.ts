@@ -3,7 +3,7 @@ import { abortReason, throwIfAborted } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { closeChannel } from './close-channel.js';
-import type { AmqpConfirmChannel, AmqpConnection, AmqpMessage, AmqpPublishOptions } from './types.js';
+import type { AmqpConfirmChannel, AmqpMessage, AmqpPublishOptions } from './types.js';
 
 /** Header that ties a `mandatory` publish to the basic.return the broker may send before its ack. */
 const PUBLISH_ID_HEADER = 'x-integration-sync-publish-id';
@@ -30,7 +30,8 @@ export class ConfirmPublisher {
   private closed = false;
 
   constructor(
-    private readonly connection: AmqpConnection,
+    /** Opens a confirm channel on the bus's current connection. */
+    private readonly openChannel: () => Promise<AmqpConfirmChannel>,
     private readonly logger: Logger,
   ) {}
 
@@ -103,7 +104,7 @@ export class ConfirmPublisher {
   }
 
   private async open(): Promise<OpenChannel> {
-    const channel = await this.connection.createConfirmChannel();
+    const channel = await this.openChannel();
     const open: OpenChannel = { channel, closed: false, drain: undefined, returned: new Set(), onClose: new Set() };
     channel.on('error', (error: Error) => {
       this.logger.warn({ err: summarizeError(error) }, 'AMQP publish channel error; the next publish opens a new channel');

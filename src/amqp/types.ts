@@ -67,8 +67,8 @@ export interface AmqpConfirmChannel extends AmqpChannel {
 }
 
 /**
- * The host's connection (amqplib's `ChannelModel`). The bus opens channels on it and listens
- * for its `close`, but never closes it: the connection stays the host's.
+ * An amqplib connection (`ChannelModel`). The bus opens channels on it and listens for its
+ * `close`; it closes only connections it opened itself through `connect`.
  */
 export interface AmqpConnection {
   createChannel(): Promise<AmqpChannel>;
@@ -77,4 +77,6 @@ export interface AmqpConnection {
   on(event: 'error', listener: (error: Error) => void): unknown;
   off(event: 'close', listener: (error?: unknown) => void): unknown;
   off(event: 'error', listener: (error: Error) => void): unknown;
+  /** Used only on connections the bus opened itself through `connect`. */
+  close?(): Promise<void>;
 }

@@ -361,6 +361,33 @@ describe('Redis Streams bus: connections', () => {
 });
 
 describe('Redis idempotency store across buses', () => {
+  it('does not handle twice an event whose member died after the handler but before the ack', async () => {
+    const p = prefix('ackloss');
+    const admin = client();
+    const store = createRedisIdempotencyStore({ client: admin, prefix: `${p}:handled` });
+    const clientA = client();
+    const a = bus({ prefix: p, client: clientA, idempotency: store, claimIdleMs: 300 });
+    const audits: Array<{ outcome: string; eventId?: string }> = [];
+    let handled = 0;
+    await a.subscribe({
+      group: 'g',
+      types: [CHECK_DUE],
+      handler: async () => {
+        handled += 1;
+        // The work is done; the process loses Redis before it can ack.
+        clientA.disconnect();
+      },
+    });
+    const event = checkDue();
+    await admin.xadd(a.streamKey(CHECK_DUE), '*', 'event', JSON.stringify(event));
+    await waitFor('handled on A', () => handled === 1);
+    const b = bus({ prefix: p, idempotency: store, claimIdleMs: 300, audit: { record: (r) => void audits.push(r) } });
+    await b.subscribe({ group: 'g', types: [CHECK_DUE], handler: async () => void (handled += 1) });
+    await waitFor('claimed by B and skipped as a duplicate', () => audits.some((r) => r.eventId === event.id && r.outcome === 'duplicate') || handled > 1);
+    await waitFor('acked', async () => (await pendingCount(admin, a.streamKey(CHECK_DUE), 'g')) === 0);
+    expect(handled).toBe(1);
+  });
+
   it('skips on one replica an event id another replica already handled', async () => {
     const p = prefix('idem');
     const redis = client();

@@ -78,8 +78,13 @@ export interface AmqpBus extends EventBus {
  *   confirmed, so a crash at any point duplicates at worst (and the idempotency store skips
  *   the duplicate). Dead-letter records go, confirmed, to the dead-letter exchange and the
  *   group's `<queue>.dead-letter` queue before the original is acked.
+ *   RabbitMQ expires per-message TTLs at the head of a queue only, so a retry waits at least
+ *   its backoff and at most the longest backoff pending in its group (bounded by `retryMaxMs`).
  * - A channel the broker closes is replaced (publishing) or reopened with backoff (consuming);
- *   the connection stays up.
+ *   the connection stays up. A consumer the broker cancels (queue deleted) is reported through
+ *   `onConsumerCancelled` and resumes once the queue is declared again.
+ * - With `connect` instead of `connection`, a dropped connection is replaced and the consumers
+ *   re-established on the new one.
  *
  * @example
  * import amqplib from 'amqplib';

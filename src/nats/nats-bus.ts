@@ -256,7 +256,12 @@ class NatsBus implements NatsEventBus {
       logger: this.logger,
       isConnectionClosed: () => this.connection.isClosed(),
       publishDeadLetter: (record, msg) => this.publishDeadLetter(record, msg),
-      recover: (binding) => this.ensureConsumer(binding.config),
+      recover: async (binding) => {
+        // The stream itself may be gone (deleted, or a server that lost its store): bring both back.
+        this.streamReady = undefined;
+        await this.ensureStream();
+        await this.ensureConsumer(binding.config);
+      },
       onClosed: (s) => {
         for (const stop of unwatch) stop();
         this.subscriptions.delete(s);

@@ -46,6 +46,8 @@ interface ActiveDelivery {
 
 /** Pause after a failed pull before trying again, so a broken consumer does not spin. */
 const PULL_ERROR_PAUSE_MS = 1000;
+/** An empty pull that ends sooner than this did not expire: something is wrong. */
+const EARLY_END_MS = 250;
 /** How long to wait for the server to confirm an ack. */
 const ACK_TIMEOUT_MS = 5000;
 
@@ -114,6 +116,7 @@ export class NatsSubscription implements Subscription {
         return;
       }
       this.batches.add(batch);
+      const pulledAt = this.ctx.clock.now();
       try {
         // One message at most: the batch ends after it, or when the pull request expires empty.
         for await (const m of batch) msg = m;
@@ -129,6 +132,9 @@ export class NatsSubscription implements Subscription {
       if (msg === undefined) {
         // An empty pull: expired, or ended because the connection closed under us.
         if (this.ctx.isConnectionClosed()) return this.connectionLost(binding);
+        if (signal.aborted) return;
+        // Ended long before it could expire without saying why: pause rather than spin.
+        if (this.ctx.clock.now() - pulledAt < EARLY_END_MS && !(await this.pauseAfterError(binding, new Error('pull ended early')))) return;
         continue;
       }
       if (signal.aborted) {

@@ -378,6 +378,22 @@ describe('NATS bus: concurrency', () => {
   });
 });
 
+describe('NATS bus: recovery', () => {
+  it('brings back a deleted stream and its consumers, and the live subscription goes on', async () => {
+    const ns = namespace('recreate');
+    const warnings: string[] = [];
+    const logger = { debug: () => {}, info: () => {}, error: () => {}, warn: (_o: Record<string, unknown>, m?: string) => void warnings.push(m ?? '') };
+    const { bus } = await member(ns, { logger });
+    const handled: string[] = [];
+    await bus.subscribe({ group: 'phoenix', types: [EventTypes.SyncScheduled], handler: async (e) => void handled.push(e.id) });
+    await withManager((jsm) => jsm.streams.delete(streamFor(ns)));
+    const event = scheduledEvent();
+    await waitFor(() => bus.publish(event).then(() => true, () => false), 'a publish that recreates the stream', 15_000);
+    await waitFor(() => handled.includes(event.id), 'the event on the recovered subscription', 20_000);
+    expect(warnings).toContain('nats pull failed; retrying');
+  }, 40_000);
+});
+
 describe('NATS bus: durable consumers', () => {
   it('shares one durable consumer per group and type across members, and a redeploy updates its settings', async () => {
     const ns = namespace('redeploy');

@@ -226,9 +226,14 @@ export class AmqpSubscription implements Subscription {
     // After cancel() the broker may still deliver a few; leave them unacked, the close requeues them.
     if (this.state !== 'open' || generation.retired) return;
     const entry: InFlight = { generation, done: Promise.resolve(), controller: new AbortController(), abandoned: false };
-    entry.done = this.handle(generation, message, entry).finally(() => {
-      this.inFlight.delete(entry);
-    });
+    entry.done = this.handle(generation, message, entry)
+      .catch((error: unknown) => {
+        // Unreachable by contract (the pipeline never throws); kept so nothing escapes as an unhandled rejection.
+        this.ctx.logger.error({ group: this.group, err: summarizeError(error) }, 'AMQP delivery failed; the broker redelivers the message');
+      })
+      .finally(() => {
+        this.inFlight.delete(entry);
+      });
     this.inFlight.add(entry);
   }
 

@@ -141,6 +141,15 @@ describe('AMQP bus: publish and consume', () => {
     await expect(bus.publish(checkDue())).resolves.toBeUndefined();
   });
 
+  it('rejects a publish with the reason of an aborted signal, and with ERR_PUBLISH_FAILED for an event without an id', async () => {
+    const { bus, groups } = await open(unique('abort'));
+    groups.add('g');
+    await bus.subscribe({ group: 'g', types: [TYPE], handler: async () => {} });
+    const reason = new Error('caller gave up');
+    await expect(bus.publish(checkDue(), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(bus.publish({ ...checkDue(), id: '' })).rejects.toSatisfy((e) => isIntegrationSyncError(e, 'ERR_PUBLISH_FAILED'));
+  });
+
   it('confirms a burst of publishes without losing one (back-pressure)', async () => {
     const { bus, groups, connection } = await open(unique('burst'));
     groups.add('g');

@@ -3,7 +3,7 @@
  * measured in the same run (the unavoidable work: JSON.parse of the same payload, a bare
  * EventEmitter hop, a bare Map). Ratios, not absolute numbers, are the figures to compare.
  */
-import EventEmitter from 'eventemitter3';
+import { EventEmitter } from 'eventemitter3';
 import {
   createEvent,
   createMemoryBus,

@@ -17,6 +17,8 @@ export const NATS_URL = 'nats://127.0.0.1:4222';
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 const WORKER = fileURLToPath(new URL('./replica-worker.ts', import.meta.url));
+/** The scheduler replica (scheduler-worker.ts). */
+export const SCHEDULER_WORKER = fileURLToPath(new URL('./scheduler-worker.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A short unique name for this run (lowercase letters and digits only, valid on every broker). */
@@ -49,8 +51,9 @@ export interface Replica {
 /** Every replica spawned by this test file, so `killAll()` can reap them even after a failure. */
 const spawned = new Set<Replica>();
 
-export function spawnReplica(config: WorkerConfig): Replica {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], {
+/** Starts `worker` (default: the consumer replica) with `config` as its JSON argument. */
+export function spawnReplica(config: object, worker: string = WORKER): Replica {
+  const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(config)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
@@ -118,7 +121,8 @@ export async function waitReady(replica: Replica, timeoutMs = 45_000): Promise<v
 
 /** One record of the handlers' log. */
 export interface LogRecord {
-  phase: 'start' | 'done';
+  /** `start`/`done` from consumer replicas, `pub` from scheduler replicas. */
+  phase: 'start' | 'done' | 'pub';
   id: string;
   pid: number;
   at: number;

@@ -46,8 +46,9 @@ async function openBus(redis: Redis): Promise<{ bus: EventBus; closeConnection: 
   const idempotency = createRedisIdempotencyStore({ client: redis, prefix: `${config.namespace}:handled` });
   const common = { idempotency, retryBaseMs: 50, retryMaxMs: 500, closeTimeoutMs: 5_000 };
   if (config.broker === 'redis') {
-    // Short claim settings: a dead member's entries are taken over within about a second.
-    const bus = createRedisBus({ ...common, client: redis, prefix: config.namespace, claimIdleMs: 1_000, claimIntervalMs: 200, blockMs: 1_000 });
+    // Short claim settings: a dead member's entries are taken over within about two seconds,
+    // while a live member's keep-alive (every claimIdleMs / 3) survives a stalled event loop on a busy machine.
+    const bus = createRedisBus({ ...common, client: redis, prefix: config.namespace, claimIdleMs: 2_000, claimIntervalMs: 200, blockMs: 1_000 });
     return { bus, closeConnection: async () => {} };
   }
   if (config.broker === 'nats') {

@@ -73,6 +73,7 @@ export async function createDemoBus(url: string | undefined, options: BusOptions
           for (const suffix of ['', '.dead-letter', '.retry']) await channel.deleteQueue(`${queuePrefix}.${group}${suffix}`).catch(() => undefined);
         }
         await channel.deleteExchange(exchange).catch(() => undefined);
+        await channel.deleteExchange(`${exchange}.dlx`).catch(() => undefined);
         await channel.close().catch(() => undefined);
         await connection.close();
       },

@@ -212,7 +212,7 @@ function count<T>(items: readonly T[], key: (item: T) => string | undefined): Ma
 
 function summarize(records: AuditRecord[], tasks: SyncTask[], stats: { pages: number; oauthGrants: number; invalidGrants: number; webhooks: number }): number {
   const published = count(records.filter((r) => r.kind === 'event.published'), (r) => r.eventType);
-  const consumed = count(records.filter((r) => r.kind === 'event.consumed'), (r) => r.eventType);
+  const consumed = count(records.filter((r) => r.kind === 'event.consumed' && r.outcome === 'handled'), (r) => r.eventType);
   const byStatus = count(tasks, (t) => t.status);
   const refreshes = count(records.filter((r) => r.kind === 'token.refresh'), (r) => r.outcome);
   const deadLettered = records.filter((r) => r.kind === 'event.dead-lettered').length;
@@ -221,7 +221,7 @@ function summarize(records: AuditRecord[], tasks: SyncTask[], stats: { pages: nu
 
   console.log('\n=== summary ===');
   console.log('events published by type:');
-  for (const type of Object.values(EventTypes)) console.log(`  ${type.padEnd(38)} ${String(published.get(type) ?? 0).padStart(5)}   consumed ${consumed.get(type) ?? 0}`);
+  for (const type of Object.values(EventTypes)) console.log(`  ${type.padEnd(38)} ${String(published.get(type) ?? 0).padStart(5)}   handled ${consumed.get(type) ?? 0}`);
   console.log('tasks by status:');
   for (const status of ['pending', 'running', 'succeeded', 'failed', 'skipped']) console.log(`  ${status.padEnd(10)} ${byStatus.get(status) ?? 0}`);
   console.log(`webhooks: ${stats.webhooks} received over HTTP -> ${webhookTasks.length} tasks, ${webhookRuns} sync runs (the rest coalesced)`);

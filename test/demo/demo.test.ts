@@ -59,6 +59,18 @@ describe('npm run demo', () => {
     expect(output).not.toMatch(/rt-[0-9a-f]{8}-|demo-secret-|svc-[0-9a-f]{8}|eyJ[A-Za-z0-9_-]{10,}|Bearer /);
   }, 120_000);
 
+  for (const bus of ['redis://127.0.0.1:6379', 'nats://127.0.0.1:4222', 'amqp://guest:guest@127.0.0.1:5672']) {
+    it(`runs the same loop with --bus ${bus.replace(/\/\/.*@/, '//')}`, async () => {
+      const { code, output } = await runDemo(['--duration', '5000', '--quiet', '--bus', bus], 90_000);
+      expect(code, output.slice(-3000)).toBe(0);
+      expect(output).toContain('all seven event types appeared');
+      expect(output).toMatch(new RegExp(`bus (Redis Streams|NATS JetStream|RabbitMQ) at`));
+      expect(figure(output, /token refreshes: ok (\d+)/)).toBeGreaterThanOrEqual(3);
+      expect(figure(output, /^\s+pending\s+(\d+)$/m)).toBe(0);
+      expect(figure(output, /^\s+running\s+(\d+)$/m)).toBe(0);
+    }, 100_000);
+  }
+
   it('rejects a bad --duration with a clear message and exit code 2', async () => {
     const { code, output } = await runDemo(['--duration', 'soon'], 60_000);
     expect(code).toBe(2);

@@ -16,6 +16,8 @@ export function expectAtLeastOnceAcrossKill(report: KillReport, concurrency: num
   expect(report.handledTwice.length).toBeLessThanOrEqual(concurrency);
   // Every id the victim had in flight was started again elsewhere (that is how it was not lost).
   for (const id of report.inFlightAtKill) expect(report.startedTwice).toContain(id);
+  // Re-published, already-handled ids were skipped by whichever replica got them.
+  expect(report.rerunAfterRepublish).toEqual([]);
   // Survivors closed on SIGTERM and exited 0 by themselves.
   expect(report.exits).toEqual(report.exits.map(() => ({ code: 0, signal: null })));
 }

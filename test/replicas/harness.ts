@@ -162,6 +162,10 @@ export interface KillReport {
   survivorRepeats: string[];
   /** Ms from the SIGKILL to the last of the killed replica's unfinished ids done elsewhere. */
   recoveryMs: number;
+  /** Already-handled ids published again to the survivors after the run. */
+  republished: number;
+  /** Of those, the ids a handler ran again (must be none: the survivors share one idempotency store). */
+  rerunAfterRepublish: string[];
   /** Ms from SIGTERM to exit, per survivor. */
   shutdownMs: number[];
   exits: Array<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -173,7 +177,7 @@ export interface KillScenario {
   namespace: string;
   /** The test process's own bus on the same broker namespace. */
   publisher: EventBus;
-  /** True when the broker holds nothing more for the group (no pending or unacked entries). */
+  /** True when the broker holds nothing more for the group (nothing undelivered, nothing unacked). */
   drained: () => Promise<boolean>;
   redis: Redis;
   events?: number;
@@ -218,17 +222,18 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
 
   const ids = Array.from({ length: events }, (_, i) => `${namespace}-${String(i).padStart(4, '0')}`);
   const scheduledAt = new Date().toISOString();
-  const publishing = (async () => {
-    for (let i = 0; i < ids.length; i += 20) {
+  const publishAll = async (batch: string[]): Promise<void> => {
+    for (let i = 0; i < batch.length; i += 20) {
       await Promise.all(
-        ids.slice(i, i + 20).map((id) =>
+        batch.slice(i, i + 20).map((id) =>
           scenario.publisher.publish(
             createEvent(EventTypes.SyncScheduled, { integrationId: 'int_crm', tenantId: `tenant_${id.slice(-2)}`, trigger: 'schedule', scheduledAt }, { id, source: '/replica-test' }),
           ),
         ),
       );
     }
-  })();
+  };
+  const publishing = publishAll(ids);
   // A publish failure must fail the test, not float away as an unhandled rejection.
   publishing.catch(() => {});
 
@@ -255,6 +260,7 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
   const killed = await victim.exited;
   if (killed.signal !== 'SIGKILL') throw new Error(`victim ended with ${JSON.stringify(killed)}, not SIGKILL`);
   await publishing;
+  const publishedAt = Date.now();
 
   const survivors = replicas.filter((r) => r !== victim);
   await until(
@@ -268,6 +274,15 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
   );
   // Every id is done; let redeliveries of already-done ids (skipped as duplicates) settle too.
   await until(scenario.drained, 30_000, 'the broker to hold nothing more for the group');
+
+  // Publish already-handled ids again (as a retrying producer would): whichever survivor gets one,
+  // the shared idempotency store knows it, so no handler runs. The first ids mix every replica's work.
+  const again = ids.slice(0, 30);
+  // Past the NATS test stream's 1 s duplicate window, so JetStream delivers them rather than dropping them itself.
+  await until(() => Date.now() - publishedAt > 1_500, 5_000, 'the duplicate window to pass');
+  const republishedAt = Date.now();
+  await publishAll(again);
+  await until(scenario.drained, 30_000, 'the republished events to be taken and acked');
 
   const shutdownMs: number[] = [];
   const exits = await Promise.all(
@@ -298,6 +313,7 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
   const survivorStarted = count('start', (r) => r.pid !== victim.pid);
   const survivorDone = count('done', (r) => r.pid !== victim.pid);
   const repeated = (m: Map<string, number>): string[] => [...m].filter(([, n]) => n > 1).map(([id]) => id);
+  const rerunAfterRepublish = [...new Set(log.filter((r) => r.phase === 'start' && r.at >= republishedAt && again.includes(r.id)).map((r) => r.id))];
   const lastRecovered = Math.max(killedAt, ...log.filter((r) => r.phase === 'done' && r.pid !== victim.pid && inFlightAtKill.includes(r.id)).map((r) => r.at));
 
   return {
@@ -309,6 +325,8 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
     startedTwice: repeated(started),
     survivorRepeats: [...new Set([...repeated(survivorStarted), ...repeated(survivorDone)])],
     recoveryMs: lastRecovered - killedAt,
+    republished: again.length,
+    rerunAfterRepublish,
     shutdownMs,
     exits,
     victimDoneBeforeKill,
@@ -320,6 +338,6 @@ export function describeReport(broker: string, report: KillReport): string {
   return (
     `${broker}: published ${report.published}, handled ${report.handled}, lost ${report.lost.length}, ` +
     `in flight at kill ${report.inFlightAtKill.length}, handled twice ${report.handledTwice.length}, ` +
-    `started twice ${report.startedTwice.length}, recovery ${report.recoveryMs} ms, shutdown ${report.shutdownMs.join('/')} ms`
+    `started twice ${report.startedTwice.length}, re-run of ${report.republished} republished ${report.rerunAfterRepublish.length}, recovery ${report.recoveryMs} ms, shutdown ${report.shutdownMs.join('/')} ms`
   );
 }

@@ -24,7 +24,8 @@ beforeAll(async () => {
     manager: jsm,
     stream,
     subjectPrefix,
-    duplicateWindowMs: 60_000,
+    // Must match the workers' (replica-worker.ts): the first to create the stream sets it.
+    duplicateWindowMs: 1_000,
     streamMaxAgeMs: 600_000,
   });
 });
@@ -61,5 +62,7 @@ describe('three replica processes on one NATS JetStream consumer group', () => {
     console.info(describeReport('nats', report));
     expectAtLeastOnceAcrossKill(report, concurrency);
     expect(await outstanding()).toBe(0);
+    // The re-published ids were stored, not dropped by JetStream's duplicate window (so the handlers skipped them).
+    expect((await jsm.streams.info(stream)).state.messages).toBe(report.published + report.republished);
   });
 });

@@ -66,7 +66,8 @@ async function openBus(redis: Redis): Promise<{ bus: EventBus; closeConnection: 
       // A dead member's deliveries go to another after two seconds without an ack or working().
       ackWaitMs: 2_000,
       pullExpiresMs: 2_000,
-      duplicateWindowMs: 60_000,
+      // JetStream's own de-duplication by event id is kept short, so the re-publish step reaches the idempotency store.
+      duplicateWindowMs: 1_000,
       streamMaxAgeMs: 600_000,
       closeConnection: true,
     });

@@ -37,6 +37,13 @@ export interface WorkerConfig {
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
 const pid = process.pid;
 
+// If the test process itself dies (no afterAll), do not linger: the parent's pid changes to a reaper.
+// Unref'd, so it never keeps a gracefully closed replica alive.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
+}, 500).unref();
+
 function say(state: 'ready' | 'closed' | 'error', extra: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ state, pid, ...extra })}\n`);
 }

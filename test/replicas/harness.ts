@@ -119,6 +119,21 @@ export async function waitReady(replica: Replica, timeoutMs = 45_000): Promise<v
   );
 }
 
+/** Waits for `replica` to exit, failing (with its stderr) after `timeoutMs`. */
+export async function exitWithin(replica: Replica, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      replica.exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`replica ${replica.pid} did not exit within ${timeoutMs} ms: ${replica.stderr()}`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One record of the handlers' log. */
 export interface LogRecord {
   /** `start`/`done` from consumer replicas, `pub` from scheduler replicas. */
@@ -289,10 +304,7 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
     survivors.map(async (r) => {
       const sentAt = Date.now();
       r.child.kill('SIGTERM');
-      const exit = await Promise.race([
-        r.exited,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`replica ${r.pid} did not exit within 20 s of SIGTERM: ${r.stderr()}`)), 20_000)),
-      ]);
+      const exit = await exitWithin(r, 20_000);
       shutdownMs.push(Date.now() - sentAt);
       if (!r.states.includes('closed')) throw new Error(`replica ${r.pid} exited without closing: ${r.stderr()}`);
       return exit;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventTypes } from '../../src/events/schemas.js';
 import { migrate } from '../../src/postgres/index.js';
 import { redisStreamKey } from '../../src/redis/index.js';
-import { deleteKeys, killAll, readLog, REDIS_URL, SCHEDULER_WORKER, spawnReplica, uniqueNamespace, until, waitReady, type Replica } from './harness.js';
+import { deleteKeys, exitWithin, killAll, readLog, REDIS_URL, SCHEDULER_WORKER, spawnReplica, uniqueNamespace, until, waitReady, type Replica } from './harness.js';
 import type { SchedulerWorkerConfig } from './scheduler-worker.js';
 
 const DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -54,11 +54,7 @@ describe.each(['redis', 'postgres'] as const)('three scheduler processes sharing
 
     const survivors = replicas.filter((r) => r !== victim);
     for (const r of survivors) r.child.kill('SIGTERM');
-    const exits = await Promise.all(
-      survivors.map((r) =>
-        Promise.race([r.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`scheduler ${r.pid} did not exit within 15 s: ${r.stderr()}`)), 15_000))]),
-      ),
-    );
+    const exits = await Promise.all(survivors.map((r) => exitWithin(r, 15_000)));
     expect(exits).toEqual([
       { code: 0, signal: null },
       { code: 0, signal: null },

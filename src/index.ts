@@ -1,8 +1,9 @@
 /**
- * @module integration-sync
  * The transport-agnostic core: the event contract, the EventBus and HttpClient interfaces with
  * their embedded defaults, the scheduler, the token refresher, the sync-task consumer, planners,
  * leases and the audit trail.
+ *
+ * @module integration-sync
  */
 export * from './core/index.js';
 export * from './events/index.js';

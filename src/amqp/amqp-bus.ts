@@ -63,6 +63,7 @@ export interface AmqpBus extends EventBus {
   readonly exchange: string;
   /** Names of the queues a group uses: `{ queue, retryQueue, deadLetterQueue, exchange, deadLetterExchange }`. */
   topology(group: string): GroupTopology;
+  /** Same as `close()` with its defaults, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

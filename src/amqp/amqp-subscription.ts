@@ -14,7 +14,9 @@ export const ATTEMPT_HEADER = 'x-attempt';
 
 /** What the bus tells a host when the broker cancels a consumer (its queue was deleted, say). */
 export interface ConsumerCancelledInfo {
+  /** The consumer group whose consumer was cancelled. */
   group: string;
+  /** The queue it consumed from; declaring it again lets the consumer resume. */
   queue: string;
 }
 

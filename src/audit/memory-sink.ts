@@ -26,7 +26,14 @@ export const DEFAULT_AUDIT_QUERY_LIMIT = 1000;
  * the built-in stores so they reject the same bad queries the same way.
  * Throws `ERR_INVALID_OPTION` on a bad bound or limit.
  */
-export function normalizeAuditQuery(query: AuditQuery = {}): { from: number; to: number; limit: number } {
+export function normalizeAuditQuery(query: AuditQuery = {}): {
+  /** Lower bound on `at` in epoch ms; `-Infinity` when `query.from` is absent. */
+  from: number;
+  /** Upper bound on `at` in epoch ms; `Infinity` when `query.to` is absent. */
+  to: number;
+  /** Most records to return; the default applied when `query.limit` is absent. */
+  limit: number;
+} {
   if (typeof query !== 'object' || query === null) throw new IntegrationSyncError('ERR_INVALID_OPTION', 'audit query must be an object');
   const bound = (name: 'from' | 'to', fallback: number): number => {
     const value = query[name];

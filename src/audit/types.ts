@@ -23,16 +23,23 @@ export type AuditKind =
  * outcome and why. Records never carry tokens, secrets or raw bodies.
  */
 export interface AuditRecord {
+  /** What happened; selects which other fields are set. */
   kind: AuditKind;
   /** ISO time the record was made. */
   at: string;
+  /** Type of the event concerned, for event records. */
   eventType?: string;
+  /** Id of the event concerned, to follow one event across records. */
   eventId?: string;
   /** Consumer group, for consumed/rejected/dead-lettered records. */
   group?: string;
+  /** The integration concerned, where the event or task names one. */
   integrationId?: string;
+  /** The connection concerned, where the event or refresh names one. */
   connectionId?: string;
+  /** The tenant concerned, where the event or task names one. */
   tenantId?: string;
+  /** The sync task concerned, for `task.transition` records. */
   taskId?: string;
   /** e.g. `handled`, `duplicate`, `retry`, `invalid`, `max_attempts`, task status `succeeded`. */
   outcome: string;
@@ -48,6 +55,7 @@ export interface AuditRecord {
  * breaks delivery.
  */
 export interface AuditSink {
+  /** Stores or forwards one record; callers do not wait on it beyond logging a failure. */
   record(record: AuditRecord): void | Promise<void>;
 }
 
@@ -56,10 +64,15 @@ export const noopAuditSink: AuditSink = { record: () => {} };
 
 /** Filter of {@link AuditStore.query}: every given field must match; times are inclusive ISO bounds. */
 export interface AuditQuery {
+  /** Only records about this integration. */
   integrationId?: string;
+  /** Only records about this connection. */
   connectionId?: string;
+  /** Only records about this tenant. */
   tenantId?: string;
+  /** Only records of this kind. */
   kind?: AuditKind;
+  /** Only records about events of this type. */
   eventType?: string;
   /** ISO lower bound on `at`. */
   from?: string;
@@ -71,5 +84,6 @@ export interface AuditQuery {
 
 /** An {@link AuditSink} that can answer "what happened to this integration, connection or tenant between these times". */
 export interface AuditStore extends AuditSink {
+  /** Records matching every given field of `query`, oldest first, at most `limit`. */
   query(query?: AuditQuery): Promise<AuditRecord[]>;
 }

@@ -64,11 +64,28 @@ export interface InboundDelivery {
 /** What the transport must do with a delivery. */
 export type DeliveryOutcome =
   /** Ack it: handled now, or handled before (`duplicate`). */
-  | { action: 'ack'; result: 'handled' | 'duplicate' }
+  | {
+      /** Acknowledge the delivery so the broker drops it. */
+      action: 'ack';
+      /** `duplicate` when the event id was already handled in this group and the handler was skipped. */
+      result: 'handled' | 'duplicate';
+    }
   /** Leave it for redelivery after `delayMs`. */
-  | { action: 'retry'; delayMs: number; error: ErrorSummary }
+  | {
+      /** Hand the delivery back for another attempt. */
+      action: 'retry';
+      /** How long to wait before redelivering (exponential backoff with full jitter). */
+      delayMs: number;
+      /** The handler's error, summarised (code and message only). */
+      error: ErrorSummary;
+    }
   /** Send `record` to the dead-letter destination, then ack the original. */
-  | { action: 'dead-letter'; record: DeadLetterRecord };
+  | {
+      /** Give up on the delivery. */
+      action: 'dead-letter';
+      /** What to store in the dead-letter destination. */
+      record: DeadLetterRecord;
+    };
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -78,8 +95,11 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
  * carry out its {@link DeliveryOutcome}; {@link DeliveryPipeline.process} never throws.
  */
 export class DeliveryPipeline {
+  /** The consumer group this pipeline delivers for; prefixes its idempotency keys. */
   readonly group: string;
+  /** Event types the group takes; any other type is dead-lettered as `invalid`. */
   readonly types: readonly string[];
+  /** Deliveries before a failing event is dead-lettered (the subscription's, else the bus's). */
   readonly maxAttempts: number;
   private readonly options: SubscribeOptions;
   private readonly bus: Required<Pick<BusOptions, 'idempotencyTtlMs' | 'retryBaseMs' | 'retryMaxMs' | 'maxPayloadBytes'>>;

@@ -24,6 +24,7 @@ export interface SubscribeOptions {
   group: string;
   /** The event types to receive. */
   types: readonly string[];
+  /** Runs once per delivery; resolve to ack, throw to retry or dead-letter. */
   handler: EventHandler;
   /** Handlers run at once in this member. @default 1 */
   concurrency?: number;
@@ -44,7 +45,9 @@ export interface CloseOptions extends SignalOptions {
 
 /** A live subscription. */
 export interface Subscription {
+  /** The consumer group this member joined. */
   readonly group: string;
+  /** The event types it receives. */
   readonly types: readonly string[];
   /** Stops taking events, waits for in-flight handlers up to the deadline, hands the rest back. Idempotent. */
   close(options?: CloseOptions): Promise<void>;
@@ -61,8 +64,14 @@ export type PublishOptions = SignalOptions;
  * event id; `close()` is graceful and idempotent.
  */
 export interface EventBus {
+  /**
+   * Serialises and sends one event; resolves once the broker has it. Rejects with
+   * `ERR_PUBLISH_FAILED` (not serialisable, too large, refused) or `ERR_CLOSED`.
+   */
   publish(event: CloudEvent, options?: PublishOptions): Promise<void>;
+  /** Joins a consumer group (creating it where the broker needs that) and starts delivering. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /** Closes every subscription (waiting for in-flight handlers up to the deadline), then the bus. Idempotent. */
   close(options?: CloseOptions): Promise<void>;
 }
 
@@ -79,7 +88,9 @@ export type DeadLetterReason =
 
 /** What a bus keeps of an event it gave up on: enough to inspect and replay, nothing secret. */
 export interface DeadLetterRecord {
+  /** Why the event was given up on. */
   reason: DeadLetterReason;
+  /** The consumer group that gave up on it; other groups may have handled it. */
   group: string;
   /** The event type, where it could be read. */
   type?: string;
@@ -93,6 +104,7 @@ export interface DeadLetterRecord {
   issues?: ValidationIssue[];
   /** The last handler error, for `max_attempts` and `non_retryable`. */
   error?: ErrorSummary;
+  /** Deliveries made to this group, counting the last one. */
   attempts: number;
   /** ISO time. */
   deadLetteredAt: string;

@@ -46,6 +46,7 @@ export interface IntegrationSyncErrorOptions {
 
 /** Base class of every error of this library. Test with {@link isIntegrationSyncError}. */
 export class IntegrationSyncError extends Error {
+  /** Stable class name, checked by {@link isIntegrationSyncError} where `instanceof` fails. */
   override readonly name: string = 'IntegrationSyncError';
   /** Machine-readable code. */
   readonly code: ErrorCode;
@@ -64,6 +65,7 @@ export class IntegrationSyncError extends Error {
  * (for input that can never succeed).
  */
 export class NonRetryableError extends IntegrationSyncError {
+  /** Stable class name, kept across the ESM and CJS copies of the package. */
   override readonly name: string = 'NonRetryableError';
   constructor(message: string, options: IntegrationSyncErrorOptions = {}) {
     super('ERR_NON_RETRYABLE', message, options);
@@ -96,8 +98,11 @@ export function isNonRetryable(error: unknown): boolean {
 
 /** A short, secret-free description of an error, for logs, audit and dead-letter records. */
 export interface ErrorSummary {
+  /** The error's `name` (`NonError` when a non-Error value was thrown). */
   name: string;
+  /** The error's string `code`, when it has one. */
   code?: string;
+  /** The message, cut to 300 characters. */
   message: string;
 }
 

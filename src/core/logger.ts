@@ -6,9 +6,13 @@ export type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
  * The library logs structured fields only, and never a token, secret or raw body.
  */
 export interface Logger {
+  /** Per-event detail (handled, skipped, published); off in most production setups. */
   debug: LogFn;
+  /** Normal milestones (started, stopped, planned, refreshed). */
   info: LogFn;
+  /** Something failed but will be retried or worked around. */
   warn: LogFn;
+  /** Work was given up on or cannot proceed (dead letters, failed hooks, lost connections). */
   error: LogFn;
   /** Optional, as pino has it: a logger whose lines carry `bindings`. */
   child?(bindings: Record<string, unknown>): Logger;

@@ -5,16 +5,23 @@ import { cloudEventEnvelopeSchema, eventSchemas, type EventDataMap, type EventSc
 
 /** A CloudEvents 1.0 event in structured JSON mode. Extension attributes ride along as extra keys. */
 export interface CloudEvent<T = unknown, K extends string = string> {
+  /** CloudEvents spec version; only 1.0 is produced or accepted. */
   specversion: '1.0';
+  /** Unique per `source`; consumers deduplicate redeliveries on it. */
   id: string;
+  /** Who produced the event (a URI reference). @default "integration-sync" for events created here */
   source: string;
+  /** The event type; selects the schema `data` is validated against. */
   type: K;
   /** RFC 3339; always set on events created by this library. */
   time?: string;
   /** `application/json` on events created by this library. */
   datacontenttype?: string;
+  /** What the event is about, within its source. */
   subject?: string;
+  /** URI of the schema `data` adheres to. */
   dataschema?: string;
+  /** The payload, validated against the schema registered for `type`. */
   data: T;
   /** Extension attributes (`traceparent`...). */
   [extension: string]: unknown;
@@ -78,13 +85,24 @@ export function createEvent(type: string, data: unknown, options: CreateEventOpt
 export interface ValidationIssue {
   /** Dotted path from the envelope root, e.g. `data.scheduledAt`; empty for the root. */
   path: string;
+  /** Human-readable reason, as the schema or the JSON decoder reported it. */
   message: string;
 }
 
 /** Result of {@link validateEvent} and {@link parseEvent}. */
 export type ValidationResult<E = CloudEvent> =
-  | { ok: true; event: E }
-  | { ok: false; issues: ValidationIssue[] };
+  | {
+      /** The value is a valid event. */
+      ok: true;
+      /** The event, with `data` as the schema parsed it. */
+      event: E;
+    }
+  | {
+      /** The value was rejected. */
+      ok: false;
+      /** Every problem found, at least one. */
+      issues: ValidationIssue[];
+    };
 
 function toIssues(error: z.ZodError, prefix: string[]): ValidationIssue[] {
   return error.issues.map((issue) => ({
@@ -181,8 +199,11 @@ export function serializeEvent(event: CloudEvent): string {
 
 /** The integration, connection and tenant an event is about, where its data names them. */
 export interface EventSubject {
+  /** `data.integrationId`, when it is a string. */
   integrationId?: string;
+  /** `data.connectionId`, when it is a string. */
   connectionId?: string;
+  /** `data.tenantId`, when it is a string. */
   tenantId?: string;
 }
 

@@ -31,19 +31,25 @@ export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
 
 /** Data of `integration.sync.check-due`. Extra fields are kept. */
 export const syncCheckDueSchema = z.looseObject({
+  /** When the scheduler tick fired (ISO time). The event id, not this, names the slot. */
   timestamp: isoDateTime,
 });
 
 /** Data of `integration.token.check-expiring`. Extra fields are kept. */
 export const tokenCheckExpiringSchema = z.looseObject({
+  /** When the refresher tick fired (ISO time). */
   timestamp: isoDateTime,
+  /** Connections whose tokens expire before this ISO time are due for a refresh. */
   thresholdTime: isoDateTime,
 });
 
 /** Data of `integration.token.refreshed`. Extra fields (`expiresAt`, `attempts`) are kept. */
 export const tokenRefreshedSchema = z.looseObject({
+  /** The connection whose tokens were renewed. */
   connectionId: id,
+  /** The integration the connection belongs to. */
   integrationId: id,
+  /** When the refresh succeeded (ISO time). */
   refreshedAt: isoDateTime,
 });
 
@@ -53,34 +59,51 @@ export const tokenRefreshedSchema = z.looseObject({
  * `attempts`, `code`) are kept.
  */
 export const tokenRefreshFailedSchema = z.looseObject({
+  /** The connection whose refresh failed. */
   connectionId: id,
+  /** The integration the connection belongs to. */
   integrationId: id,
+  /** Classified cause (`invalid_grant`, `rate_limited`, `timeout`, `http_503`...); never a provider body. */
   error: z.string().min(1),
+  /** When the refresh call failed (ISO time); extra `retryable` says whether asking again may help. */
   failedAt: isoDateTime,
 });
 
 /** Data of `integration.sync.scheduled`. `trigger` is free text (`schedule`, `manual`...). */
 export const syncScheduledSchema = z.looseObject({
+  /** The integration to sync. */
   integrationId: id,
+  /** The tenant whose data to sync. */
   tenantId: id,
+  /** Why the sync was asked for (`schedule`, `manual`...); copied onto the sync task. */
   trigger: z.string().min(1),
+  /** When the sync was asked for (ISO time). */
   scheduledAt: isoDateTime,
 });
 
 /** Data of `integration.webhook.received`. `entityType` and `filters` are optional. */
 export const webhookReceivedSchema = z.looseObject({
+  /** The integration the webhook came from. */
   integrationId: id,
+  /** The tenant the webhook concerns. */
   tenantId: id,
+  /** Narrows the sync to one kind of entity; absent means every entity type. */
   entityType: z.string().min(1).optional(),
+  /** Provider-specific criteria narrowing the sync further; absent means no narrowing. */
   filters: z.record(z.string(), z.unknown()).optional(),
 });
 
 /** Data of `integration.token.refresh-requested`. */
 export const tokenRefreshRequestedSchema = z.looseObject({
+  /** The connection whose tokens to refresh. */
   connectionId: id,
+  /** The integration the connection belongs to. */
   integrationId: id,
+  /** The tenant owning the connection. */
   tenantId: id,
+  /** When the current access token expires (ISO time), as the planner saw it. */
   expiresAt: isoDateTime,
+  /** When the refresh was asked for (ISO time). */
   requestedAt: isoDateTime,
 });
 
@@ -101,12 +124,19 @@ export type TokenRefreshRequestedData = z.output<typeof tokenRefreshRequestedSch
 
 /** Maps each contract event type to its data type. */
 export interface EventDataMap {
+  /** A scheduler tick: time to look for integrations due a sync. */
   'integration.sync.check-due': SyncCheckDueData;
+  /** A refresher tick: time to look for connections whose tokens expire soon. */
   'integration.token.check-expiring': TokenCheckExpiringData;
+  /** A connection's tokens were renewed. */
   'integration.token.refreshed': TokenRefreshedData;
+  /** A connection's token refresh failed. */
   'integration.token.refresh.failed': TokenRefreshFailedData;
+  /** Request to run a sync for one integration and tenant. */
   'integration.sync.scheduled': SyncScheduledData;
+  /** A provider webhook arrived; sync what it names. */
   'integration.webhook.received': WebhookReceivedData;
+  /** Request to refresh one connection's tokens. */
   'integration.token.refresh-requested': TokenRefreshRequestedData;
 }
 
@@ -130,16 +160,25 @@ export const eventSchemas: EventSchemaRegistry = new Map<string, z.ZodType>([
  * allows; events created here always carry both.
  */
 export const cloudEventEnvelopeSchema = z.looseObject({
+  /** Only CloudEvents 1.0 is accepted. */
   specversion: z.literal('1.0'),
+  /** Unique per `source`; consumers deduplicate on it. */
   id,
+  /** Who produced the event (a URI reference). */
   source: z.string().min(1),
+  /** The event type, which selects the data schema. */
   type: z.string().min(1),
+  /** When the event happened (RFC 3339). */
   time: isoDateTime.optional(),
+  /** Only JSON media types are accepted, since data is decoded as JSON. */
   datacontenttype: z
     .string()
     .regex(/^application\/([\w.+-]+\+)?json(\s*;.*)?$/i, 'must be application/json')
     .optional(),
+  /** What the event is about, within the source. */
   subject: z.string().optional(),
+  /** URI of the schema `data` adheres to. */
   dataschema: z.string().optional(),
+  /** The payload; checked afterwards against the schema registered for `type`. */
   data: z.unknown(),
 });

@@ -2,8 +2,11 @@ import type { SignalOptions } from '../core/abort.js';
 
 /** One HTTP request. */
 export interface HttpRequest extends SignalOptions {
+  /** @default "GET" */
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+  /** Absolute http(s) URL without credentials; only host and path reach logs and errors. */
   url: string;
+  /** Request headers; never logged, since they may carry credentials. */
   headers?: Record<string, string>;
   /** A string is sent as is; any other value as JSON with `content-type: application/json`. */
   body?: unknown;
@@ -15,6 +18,7 @@ export interface HttpRequest extends SignalOptions {
 
 /** A response: any status resolves; only network errors, timeouts and aborts reject. */
 export interface HttpResponse {
+  /** Status of the last attempt; error statuses resolve too, so callers classify them. */
   status: number;
   /** Header names in lower case. */
   headers: Record<string, string>;
@@ -30,5 +34,6 @@ export interface HttpResponse {
  * signal's reason.
  */
 export interface HttpClient {
+  /** Sends `request`, retrying what is worth retrying, and resolves with the final response. */
   request(request: HttpRequest): Promise<HttpResponse>;
 }

@@ -1,5 +1,6 @@
 /** A held lease: who holds `key`, until when, and its fencing token. */
 export interface LeaseHandle {
+  /** The name of the resource held (a scheduler slot, a connection...). */
   key: string;
   /**
    * Fencing token: strictly greater for each new holder of the same key, so a write stamped

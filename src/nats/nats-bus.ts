@@ -213,7 +213,14 @@ class NatsBus implements NatsEventBus {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closing) throw new IntegrationSyncError('ERR_CLOSED', 'subscribe: the NATS bus is closed');
-    const pipeline = new DeliveryPipeline(options, this.busOptions);
+    let pipeline: DeliveryPipeline;
+    try {
+      pipeline = new DeliveryPipeline(options, this.busOptions);
+    } catch (cause) {
+      // The pipeline reports bad subscribe options as TypeError; every config error here is ERR_INVALID_OPTION.
+      if (cause instanceof IntegrationSyncError) throw cause;
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
+    }
     const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 1, 1000);
     const subjects = pipeline.types.map((type) => this.eventSubject(type, 'ERR_INVALID_OPTION'));
     // One more delivery than attempts: the pipeline dead-letters at `maxAttempts` itself, and the

@@ -25,8 +25,11 @@ import {
 
 /** One connection whose token expires soon, as the host's {@link FindExpiring} returns it. */
 export interface ExpiringConnection {
+  /** The connection to refresh; becomes `data.connectionId` of the refresh request. */
   connectionId: string;
+  /** The integration it belongs to; becomes `data.integrationId`. */
   integrationId: string;
+  /** The tenant owning it; becomes `data.tenantId`. */
   tenantId: string;
   /** When the access token expires: an ISO string or a Date. */
   expiresAt: string | Date;
@@ -34,6 +37,7 @@ export interface ExpiringConnection {
 
 /** One page of {@link FindExpiring}. */
 export interface ExpiringPage {
+  /** This page's connections; an empty page with a `nextCursor` still continues. */
   items: readonly ExpiringConnection[];
   /** Cursor of the next page; absent (or empty) on the last page. */
   nextCursor?: string | null;

@@ -26,7 +26,9 @@ import {
 
 /** One integration and tenant that should sync now, as the host's {@link FindDue} returns it. */
 export interface DueIntegration {
+  /** The integration to sync; becomes `data.integrationId` of the scheduled event. */
   integrationId: string;
+  /** The tenant to sync it for; becomes `data.tenantId`. */
   tenantId: string;
   /** Why it runs. @default "schedule" */
   trigger?: string;

@@ -2,7 +2,9 @@ import { IntegrationSyncError, type ErrorCode } from '../core/errors.js';
 
 /** What a query answers: the rows and how many rows the statement touched. */
 export interface PgQueryResult {
+  /** Result rows keyed by column name. */
   rows: Array<Record<string, unknown>>;
+  /** Rows inserted, updated or deleted (or returned); `null` for statements without a count. */
   rowCount: number | null;
 }
 
@@ -12,6 +14,7 @@ export interface PgQueryResult {
  * imports `pg`. Each call must run on one connection (both `pg` classes do so).
  */
 export interface PgQueryable {
+  /** Runs one parameterised statement (`$1`, `$2`... bound from `values`). */
   query(text: string, values?: unknown[]): Promise<PgQueryResult>;
 }
 

@@ -1,10 +1,10 @@
 /**
- * @module integration-sync/redis
- *
  * Redis adapters: the Redis Streams `EventBus` (consumer groups, XAUTOCLAIM of dead members'
  * entries), a `Lease` (SET NX PX with fencing tokens) and a shared `IdempotencyStore`.
  * They take the host's own client (ioredis 5 fits), typed structurally: this entry imports no
  * Redis package.
+ *
+ * @module integration-sync/redis
  */
 export { createRedisBus, redisStreamKey, type RedisBusOptions, type RedisEventBus } from './redis-bus.js';
 export { createRedisLease, type RedisLeaseOptions } from './redis-lease.js';

@@ -164,7 +164,14 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
 
   async function subscribe(subscribeOptions: SubscribeOptions): Promise<Subscription> {
     if (closing) throw closedError('subscribe');
-    const pipeline = new DeliveryPipeline(subscribeOptions, pipelineOptions);
+    let pipeline: DeliveryPipeline;
+    try {
+      pipeline = new DeliveryPipeline(subscribeOptions, pipelineOptions);
+    } catch (cause) {
+      // The pipeline reports bad subscribe options as TypeError; every config error here is ERR_INVALID_OPTION.
+      if (cause instanceof IntegrationSyncError) throw cause;
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
+    }
     const concurrency = assertPositiveInt('concurrency', subscribeOptions.concurrency ?? 1, 10_000);
     const consumer = `${consumerPrefix}-${randomBytes(6).toString('hex')}`;
     const subscription = new RedisSubscription({

@@ -50,6 +50,7 @@ export const DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS = 10_000;
  * - A tick that throws is logged, passed to `onError`, and the timer goes on.
  */
 export class SlotTimer {
+  /** The slot length in ms; replicas agree on slot numbers only when they use the same value. */
   readonly intervalMs: number;
   private readonly onTick: SlotTimerOptions['onTick'];
   private readonly emitOnStart: boolean;

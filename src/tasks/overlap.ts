@@ -19,14 +19,31 @@ export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['coalesce', 'queue', 
 /** What {@link SyncOverlapRunner.submit} did with a task. */
 export type OverlapOutcome =
   /** The task ran (after waiting its turn, if it had to) and `run` resolved. */
-  | { outcome: 'ran'; task: SyncTask }
+  | {
+      /** The task ran. */
+      outcome: 'ran';
+      /** The task that ran. */
+      task: SyncTask;
+    }
   /**
    * Merged into the waiting follow-up `into` (policy `coalesce`). `widened` is true when this
    * merge cleared the follow-up's `entityType` and `filters` (scopes differed: full sync).
    */
-  | { outcome: 'coalesced'; into: SyncTask; widened: boolean }
+  | {
+      /** The task merged into a waiting one and will not run itself. */
+      outcome: 'coalesced';
+      /** The waiting follow-up task that will run in its place. */
+      into: SyncTask;
+      /** True when the merge turned the follow-up into a full sync. */
+      widened: boolean;
+    }
   /** Dropped because `runningTaskId` was running (policy `skip`). */
-  | { outcome: 'skipped'; runningTaskId: string };
+  | {
+      /** The task was dropped. */
+      outcome: 'skipped';
+      /** Id of the task that was running for the same integration and tenant. */
+      runningTaskId: string;
+    };
 
 /** Runs one task; the runner calls it at most once per submitted task. */
 export type OverlapRunFn = (task: SyncTask, signal: AbortSignal) => Promise<void>;

@@ -7,13 +7,28 @@ import { isoDateTime } from '../events/schemas.js';
  * usable one) or a failure with a short classified `error` and whether retrying may help.
  */
 export type RefreshClassification =
-  | { ok: true; expiresAt?: string }
-  | { ok: false; error: string; retryable: boolean; status?: number };
+  | {
+      /** The refresh succeeded. */
+      ok: true;
+      /** The new token expiry (ISO), when the response carried a usable one. */
+      expiresAt?: string;
+    }
+  | {
+      /** The refresh failed. */
+      ok: false;
+      /** Short snake_case code (`invalid_grant`, `rate_limited`, `http_503`...); never body text. */
+      error: string;
+      /** Whether a later attempt may succeed (false for permanent OAuth errors). */
+      retryable: boolean;
+      /** The HTTP status of the response. */
+      status?: number;
+    };
 
 /** A classified refresh failure. */
 export interface RefreshFailure {
   /** Short, secret-free: `invalid_grant`, `rate_limited`, `timeout`, `network`, `http_503`... */
   error: string;
+  /** Whether a later attempt may succeed (`timeout`, `network` yes; `response_too_large` no). */
   retryable: boolean;
 }
 

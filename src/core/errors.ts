@@ -80,20 +80,30 @@ export class NonRetryableError extends IntegrationSyncError {
 export function isIntegrationSyncError(error: unknown, code?: ErrorCode): error is IntegrationSyncError {
   if (typeof error !== 'object' || error === null) return false;
   const candidate = error as { name?: unknown; code?: unknown };
-  const ours =
-    error instanceof IntegrationSyncError ||
-    (typeof candidate.code === 'string' &&
-      candidate.code.startsWith('ERR_') &&
-      typeof candidate.name === 'string' &&
-      /(IntegrationSync|NonRetryable|TokenRefresh|EventValidation|Http)\w*Error$/.test(candidate.name));
-  return ours && (code === undefined || candidate.code === code);
+  try {
+    const ours =
+      error instanceof IntegrationSyncError ||
+      (typeof candidate.code === 'string' &&
+        candidate.code.startsWith('ERR_') &&
+        typeof candidate.name === 'string' &&
+        /(IntegrationSync|NonRetryable|TokenRefresh|EventValidation|Http)\w*Error$/.test(candidate.name));
+    return ours && (code === undefined || candidate.code === code);
+  } catch {
+    // A Proxy or throwing getter is not one of ours, and a type guard must not throw.
+    return false;
+  }
 }
 
 /** True when `error` says its work must not be retried (`retryable === false` or {@link NonRetryableError}). */
 export function isNonRetryable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const candidate = error as { retryable?: unknown; code?: unknown };
-  return candidate.retryable === false || candidate.code === 'ERR_NON_RETRYABLE';
+  try {
+    const candidate = error as { retryable?: unknown; code?: unknown };
+    return candidate.retryable === false || candidate.code === 'ERR_NON_RETRYABLE';
+  } catch {
+    // A getter or Proxy trap that throws: treat as retryable, so maxAttempts still applies.
+    return false;
+  }
 }
 
 /** A short, secret-free description of an error, for logs, audit and dead-letter records. */
@@ -110,15 +120,20 @@ const MAX_MESSAGE = 300;
 
 /** Reduces any thrown value to an {@link ErrorSummary} with a bounded message. */
 export function summarizeError(error: unknown): ErrorSummary {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return {
-      name: error.name,
-      ...(typeof code === 'string' ? { code } : {}),
-      message: truncate(error.message, MAX_MESSAGE),
-    };
+  // Handlers may throw anything; a summary that threw would turn a dead-letter into endless retries.
+  try {
+    if (error instanceof Error) {
+      const code = (error as { code?: unknown }).code;
+      return {
+        name: String(error.name),
+        ...(typeof code === 'string' ? { code } : {}),
+        message: truncate(String(error.message), MAX_MESSAGE),
+      };
+    }
+    return { name: 'NonError', message: truncate(String(error), MAX_MESSAGE) };
+  } catch {
+    return { name: 'NonError', message: 'unprintable thrown value' };
   }
-  return { name: 'NonError', message: truncate(String(error), MAX_MESSAGE) };
 }
 
 function truncate(text: string, max: number): string {

@@ -21,11 +21,17 @@ const REDACTIONS: [RegExp, string][] = [
  * {@link MAX_TASK_ERROR_LENGTH} characters. Hosts' error messages are not trusted to be clean.
  */
 export function taskErrorText(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && CODE.test(code)) return code;
+  let raw: string;
+  try {
+    if (typeof error === 'object' && error !== null) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && CODE.test(code)) return code;
+    }
+    raw = error instanceof Error ? `${String(error.name)}: ${String(error.message)}` : typeof error === 'string' ? error : 'non-error thrown';
+  } catch {
+    // Throwing getters or Proxy traps: the task still records a failure instead of staying `running`.
+    raw = 'non-error thrown';
   }
-  const raw = error instanceof Error ? `${error.name}: ${error.message}` : typeof error === 'string' ? error : 'non-error thrown';
   let text = raw.replace(/\s+/g, ' ').trim();
   for (const [pattern, replacement] of REDACTIONS) text = text.replace(pattern, replacement);
   return text.length <= MAX_TASK_ERROR_LENGTH ? text : `${text.slice(0, MAX_TASK_ERROR_LENGTH - 1)}…`;

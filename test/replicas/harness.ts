@@ -219,7 +219,8 @@ export async function runKillScenario(scenario: KillScenario): Promise<KillRepor
     types: [EventTypes.SyncScheduled],
     logKey,
     concurrency,
-    handlerMs: scenario.handlerMs ?? 40,
+    // Long enough that a replica is almost always mid-handler when the kill lands, even on a loaded machine.
+    handlerMs: scenario.handlerMs ?? 150,
     redisUrl: REDIS_URL,
     natsUrl: NATS_URL,
     amqpUrl: AMQP_URL,

@@ -203,6 +203,9 @@ export function createFetchHttpClient(options: FetchHttpClientOptions = {}): Htt
           method: prepared.method,
           headers: prepared.headers,
           ...(prepared.body === undefined ? {} : { body: prepared.body }),
+          // Not followed: fetch would carry service credentials (x-api-key...) to whatever origin
+          // a redirect names. A 3xx is the final response; point baseUrl at the real endpoint.
+          redirect: 'manual',
           signal: controller.signal,
         });
       } catch (error) {

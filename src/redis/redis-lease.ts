@@ -17,10 +17,19 @@ export interface RedisLeaseOptions {
 }
 
 // Check, INCR and SET in one script, so fencing tokens rise in the order the lease was taken.
-// The stored value is "<token>:<owner>": renew and release must match both.
+// The stored value is "<token>:<owner>": renew and release must match both. A missing counter
+// (first use, or lost with a restart or failover) starts at the server's time in microseconds,
+// so a token issued after the loss is still above every earlier one: a counter can only have
+// run ahead of the clock by taking more than one lease per microsecond. The token stays a
+// string inside Lua, whose numbers would print a 16-digit value in exponent form.
 const ACQUIRE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local token = redis.call('INCR', KEYS[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', tonumber(now[2])))
+end
+redis.call('INCR', KEYS[2])
+local token = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
 return token`;
 
@@ -40,7 +49,8 @@ return 0`;
  * A {@link Lease} on Redis: `SET key "<token>:<owner>" PX ttl` when the key is free to take it,
  * compare-and-set to renew, compare-and-delete to release (Lua scripts, so only the holder, by
  * owner and token, touches its lease). The fencing token is an `INCR` counter per key, taken in
- * the same script; it never expires, so tokens keep rising for as long as the counter key lives.
+ * the same script; it never expires, and a lost counter restarts from the server's clock in
+ * microseconds, so tokens keep rising across a restart without persistence.
  * The key in braces is a Redis Cluster hash tag, so a lease and its counter share a slot.
  * Guarantees hold on one primary: a failover with asynchronous replication can lose a lease and
  * recent counter increments alike.

@@ -411,8 +411,10 @@ export class TokenRefreshService implements TokenRefresher {
     } catch (error) {
       if (signal.aborted) throw abortReason(signal);
       const failure = classifyRefreshError(error);
-      // The summary is code and message only; HttpClient messages name host and path, never headers or bodies.
-      this.logger.debug({ connectionId: request.connectionId, err: summarizeError(error) }, 'refresh call threw');
+      // Name and code only: a host's HttpClient or headers function may put a URL with a token,
+      // a header or a body in its message.
+      const { name, code } = summarizeError(error);
+      this.logger.debug({ connectionId: request.connectionId, error: failure.error, err: { name, ...(code !== undefined ? { code } : {}) } }, 'refresh call threw');
       return this.failed(request, { ...failure, attempts: attemptsOf(error) });
     }
     if (classification.ok) return this.refreshed(request, classification.expiresAt, attempts);

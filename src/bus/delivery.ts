@@ -333,12 +333,22 @@ export function encodeForPublish(event: CloudEvent, maxPayloadBytes: number = DE
   if (typeof event !== 'object' || event === null) {
     throw new IntegrationSyncError('ERR_PUBLISH_FAILED', 'publish: event must be an object');
   }
-  if (typeof event.type !== 'string' || event.type === '' || typeof event.id !== 'string' || event.id === '') {
+  let type: unknown;
+  let id: unknown;
+  try {
+    ({ type, id } = event);
+  } catch {
+    // A getter or Proxy trap threw; its message is the host's and is not echoed.
+    throw new IntegrationSyncError('ERR_PUBLISH_FAILED', 'publish: event.type and event.id could not be read');
+  }
+  if (typeof type !== 'string' || type === '' || typeof id !== 'string' || id === '') {
     throw new IntegrationSyncError('ERR_PUBLISH_FAILED', 'publish: event.type and event.id must be non-empty strings');
   }
   let text: string;
   try {
     text = JSON.stringify(event);
+    // A toJSON() returning undefined serialises to nothing at all.
+    if (typeof text !== 'string') throw new TypeError('event serialised to undefined');
   } catch (cause) {
     throw new IntegrationSyncError('ERR_PUBLISH_FAILED', `publish: ${event.type} cannot be serialised to JSON`, { cause });
   }

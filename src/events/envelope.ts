@@ -61,6 +61,10 @@ export function createEvent<K extends keyof EventDataMap>(
 ): ContractEvent<K>;
 export function createEvent<T>(type: string, data: T, options?: CreateEventOptions): CloudEvent<T>;
 export function createEvent(type: string, data: unknown, options: CreateEventOptions = {}): CloudEvent {
+  options ??= {};
+  if (options.time instanceof Date && Number.isNaN(options.time.getTime())) {
+    throw new IntegrationSyncError('ERR_EVENT_INVALID', `Cannot create ${String(type)}: time is an Invalid Date`, { details: { type } });
+  }
   const time = options.time instanceof Date ? options.time.toISOString() : (options.time ?? new Date().toISOString());
   const event: CloudEvent = {
     ...(options.extensions ?? {}),
@@ -121,14 +125,19 @@ export function formatIssues(issues: readonly ValidationIssue[]): string {
  * schema registered for its type (types without a schema keep their data as is).
  */
 export function validateEvent(value: unknown, schemas: EventSchemaRegistry = eventSchemas): ValidationResult {
-  const envelope = cloudEventEnvelopeSchema.safeParse(value);
-  if (!envelope.success) return { ok: false, issues: toIssues(envelope.error, []) };
-  const event = envelope.data as CloudEvent;
-  const schema = schemas.get(event.type);
-  if (schema === undefined) return { ok: true, event };
-  const data = schema.safeParse(event.data);
-  if (!data.success) return { ok: false, issues: toIssues(data.error, ['data']) };
-  return { ok: true, event: { ...event, data: data.data } };
+  try {
+    const envelope = cloudEventEnvelopeSchema.safeParse(value);
+    if (!envelope.success) return { ok: false, issues: toIssues(envelope.error, []) };
+    const event = envelope.data as CloudEvent;
+    const schema = schemas.get(event.type);
+    if (schema === undefined) return { ok: true, event };
+    const data = schema.safeParse(event.data);
+    if (!data.success) return { ok: false, issues: toIssues(data.error, ['data']) };
+    return { ok: true, event: { ...event, data: data.data } };
+  } catch {
+    // safeParse still throws when a getter or Proxy trap of the value does: that is bad input too.
+    return { ok: false, issues: [{ path: '', message: 'value could not be read (a getter or proxy threw)' }] };
+  }
 }
 
 /** Keys dropped while decoding, so a payload can never reach an object's prototype. */

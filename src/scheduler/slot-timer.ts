@@ -120,6 +120,8 @@ export class SlotTimer {
     if (timedOut) {
       this.logger.warn({ intervalMs: this.intervalMs, stopTimeoutMs: this.stopTimeoutMs }, 'tick still running at stop deadline; aborting it');
       current.controller.abort();
+      // Given up on: a tick that ignores its signal must not block every slot after a restart.
+      if (this.inFlight === current) this.inFlight = undefined;
     }
   }
 

@@ -60,7 +60,7 @@ async function setup(overrides: Partial<TokenRefreshServiceOptions> = {}): Promi
   const logger = capturingLogger(logs);
   const sink = { record: (r: AuditRecord) => void audit.push(r) };
   const bus = createMemoryBus({ logger, audit: sink });
-  await bus.subscribe({ group: 'spy', types: Object.values(EventTypes), handler: (e) => void events.push(e), concurrency: 16 });
+  await bus.subscribe({ group: 'spy', types: Object.values(EventTypes), handler: async (e) => void events.push(e), concurrency: 16 });
   const service = new TokenRefreshService({
     bus,
     http: createFetchHttpClient({ retries: 1, retryBaseMs: 1, retryMaxMs: 2, timeoutMs: 2000, logger, maxResponseBytes: 64 * 1024 }),

@@ -68,6 +68,8 @@ export class NatsSubscription implements Subscription {
   /** Aborts pauses and slot waits when the subscription closes. */
   private readonly stopping = new AbortController();
   private running = 0;
+  /** Messages whose ack the server did not confirm; their pull loop checks the consumer before pulling again. */
+  private readonly unsettled = new WeakSet<NatsJsMsgLike>();
   private closing: Promise<void> | undefined;
 
   constructor(context: NatsSubscriptionContext) {
@@ -143,6 +145,13 @@ export class NatsSubscription implements Subscription {
         return;
       }
       await this.deliver(msg);
+      // An ack the server did not answer usually means the consumer (or stream) was deleted
+      // while the handler ran; check now rather than pull from it blind until the pull expires.
+      if (this.unsettled.delete(msg) && !signal.aborted && !this.ctx.isConnectionClosed()) {
+        await this.ctx.recover(binding).catch((error: unknown) => {
+          this.ctx.logger.warn({ group: this.group, durable: binding.durable, err: summarizeError(error) }, 'nats consumer check failed');
+        });
+      }
     }
   }
 
@@ -231,6 +240,7 @@ export class NatsSubscription implements Subscription {
     } catch (error) {
       // Usually the connection closed under us: the server redelivers after the ack wait and
       // the idempotency store skips what was already handled.
+      this.unsettled.add(msg);
       this.ctx.logger.warn({ group: this.group, seq, action: outcome.action, err: summarizeError(error) }, 'nats ack/nak failed; the event may be redelivered');
     }
   }

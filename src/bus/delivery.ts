@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, isNonRetryable, summarizeError, type ErrorSummary } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { silentLogger } from '../core/logger.js';
+import { safeLogger, silentLogger } from '../core/logger.js';
 import { assertPositiveInt } from '../core/options.js';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -130,7 +130,8 @@ export class DeliveryPipeline {
     };
     this.idempotency = bus.idempotency ?? createMemoryIdempotencyStore();
     this.audit = bus.audit ?? noopAuditSink;
-    this.logger = bus.logger ?? silentLogger;
+    // Adapters may pass the host's logger as is; a throwing one must not make process() throw.
+    this.logger = safeLogger(bus.logger ?? silentLogger);
     this.clock = bus.clock ?? systemClock;
     this.onDeadLetter = bus.onDeadLetter;
   }
@@ -301,7 +302,8 @@ export class DeliveryPipeline {
 }
 
 /** Sends a record to a sink, logging (never throwing) when the sink fails. */
-export function safeAudit(sink: AuditSink, record: AuditRecord, logger: Logger = silentLogger): void {
+export function safeAudit(sink: AuditSink, record: AuditRecord, rawLogger: Logger = silentLogger): void {
+  const logger = safeLogger(rawLogger);
   try {
     const result = sink.record(record);
     if (result && typeof (result as Promise<void>).then === 'function') {
@@ -315,7 +317,8 @@ export function safeAudit(sink: AuditSink, record: AuditRecord, logger: Logger =
 /** Records an `event.published` audit entry and log line; call after the broker took the event. */
 export function recordPublished(event: CloudEvent, options: Pick<BusOptions, 'audit' | 'logger' | 'clock'>): void {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger;
+  // The broker already has the event: nothing here may make the publish look failed.
+  const logger = safeLogger(options.logger ?? silentLogger);
   safeAudit(
     options.audit ?? noopAuditSink,
     { kind: 'event.published', at: new Date(clock.now()).toISOString(), eventType: event.type, eventId: event.id, outcome: 'published', ...eventSubject(event) },

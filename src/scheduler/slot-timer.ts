@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { silentLogger } from '../core/logger.js';
+import { safeLogger, silentLogger } from '../core/logger.js';
 import { assertMs } from '../core/options.js';
 import type { Lease } from '../leases/types.js';
 
@@ -73,7 +73,7 @@ export class SlotTimer {
     this.emitOnStart = options.emitOnStart ?? true;
     this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS, 0);
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = safeLogger(options.logger ?? silentLogger);
     this.onError = options.onError;
   }
 

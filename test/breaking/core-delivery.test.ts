@@ -117,3 +117,106 @@ describe('hostile thrown values', () => {
     });
   }
 });
+
+describe('hooks that throw, reject or hang', () => {
+  const throwingLogger = {
+    debug: () => {
+      throw new Error('log');
+    },
+    info: () => {
+      throw new Error('log');
+    },
+    warn: () => {
+      throw new Error('log');
+    },
+    error: () => {
+      throw new Error('log');
+    },
+  };
+  const rejectingLogger = {
+    debug: () => Promise.reject(new Error('log')),
+    info: () => Promise.reject(new Error('log')),
+    warn: () => Promise.reject(new Error('log')),
+    error: () => Promise.reject(new Error('log')),
+  } as unknown as typeof throwingLogger;
+  const cases: Record<string, Parameters<typeof createMemoryBus>[0]> = {
+    'a logger that throws': { logger: throwingLogger },
+    'a logger that returns rejecting promises': { logger: rejectingLogger },
+    'an audit sink and logger that both throw': {
+      logger: throwingLogger,
+      audit: {
+        record: () => {
+          throw new Error('audit');
+        },
+      },
+    },
+    'an audit sink that rejects': { audit: { record: () => Promise.reject(new Error('audit')) } },
+    'an audit sink that never settles': { audit: { record: () => new Promise<void>(() => {}) } },
+    'an onDeadLetter that throws': {
+      onDeadLetter: () => {
+        throw new Error('dl');
+      },
+    },
+    'an onDeadLetter that rejects': { onDeadLetter: () => Promise.reject(new Error('dl')) },
+  };
+  for (const [name, options] of Object.entries(cases)) {
+    it(`${name}: publish resolves, handled events ack, failing ones dead-letter after maxAttempts`, async () => {
+      const bus = createMemoryBus({ maxAttempts: 2, retryBaseMs: 1, retryMaxMs: 2, ...options });
+      buses.push(bus);
+      let good = 0;
+      let bad = 0;
+      await bus.subscribe({ group: 'good', types: ['integration.sync.check-due'], handler: async () => void (good += 1) });
+      await bus.subscribe({
+        group: 'bad',
+        types: ['integration.sync.check-due'],
+        handler: async () => {
+          bad += 1;
+          throw new Error('handler');
+        },
+      });
+      await expect(bus.publish(checkDue())).resolves.toBeUndefined();
+      await until(() => bus.deadLetters().length === 1 && good === 1);
+      await new Promise((r) => setTimeout(r, 30));
+      expect(bad).toBe(2);
+      expect(good).toBe(1);
+    });
+  }
+
+  it('an idempotency store that hangs cannot hold close() past its deadline', async () => {
+    const bus = createMemoryBus({ idempotency: { has: () => new Promise<boolean>(() => {}), add: async () => {} } });
+    await bus.subscribe({ group: 'g', types: ['integration.sync.check-due'], handler: async () => {} });
+    await bus.publish(checkDue());
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    await bus.close({ timeoutMs: 50 });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a handler that resolves after close() does not ack or lose its event', async () => {
+    const bus = createMemoryBus();
+    let handled = 0;
+    await bus.subscribe({
+      group: 'g',
+      types: ['integration.sync.check-due'],
+      handler: async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        handled += 1;
+      },
+    });
+    await bus.publish(checkDue());
+    await new Promise((r) => setTimeout(r, 20));
+    await bus.close({ timeoutMs: 10 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(handled).toBe(1);
+    await expect(bus.publish(checkDue())).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('a publish storm during close: every publish resolves or rejects ERR_CLOSED, none hangs', async () => {
+    const bus = createMemoryBus();
+    await bus.subscribe({ group: 'g', types: ['integration.sync.check-due'], handler: async () => {}, concurrency: 4 });
+    const publishes = Array.from({ length: 500 }, (_, i) => (i === 250 ? bus.close() : bus.publish(checkDue())));
+    const results = await Promise.allSettled(publishes);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(bus.subscribe({ group: 'late', types: ['integration.sync.check-due'], handler: async () => {} })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+});

@@ -139,8 +139,8 @@ class AmqpEventBus implements AmqpBus {
     }
     this.options = options;
     this.connect = connect;
-    this.exchange = assertNonEmptyString('exchange', options.exchange ?? 'integration-sync');
-    this.queuePrefix = assertNonEmptyString('queuePrefix', options.queuePrefix ?? this.exchange);
+    this.exchange = assertAmqpName('exchange', assertNonEmptyString('exchange', options.exchange ?? 'integration-sync'), '.dlx');
+    this.queuePrefix = assertAmqpName('queuePrefix', assertNonEmptyString('queuePrefix', options.queuePrefix ?? this.exchange), '.x.dead-letter');
     const queueType = options.queueType ?? 'quorum';
     if (queueType !== 'quorum' && queueType !== 'classic') {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', `queueType must be 'quorum' or 'classic'; got ${String(queueType)}`);
@@ -171,6 +171,9 @@ class AmqpEventBus implements AmqpBus {
     if (this.closed) throw new IntegrationSyncError('ERR_CLOSED', 'publish: the AMQP bus is closed; create a new bus');
     throwIfAborted(options.signal);
     const body = encodeForPublish(event, this.maxPayloadBytes);
+    if (Buffer.byteLength(event.type) > AMQP_NAME_MAX_BYTES) {
+      throw new IntegrationSyncError('ERR_PUBLISH_FAILED', `publish: event type ${JSON.stringify(event.type.slice(0, 100))}… is longer than the 255 bytes of an AMQP routing key`);
+    }
     await this.publisher.publish(
       this.exchange,
       event.type,
@@ -199,6 +202,14 @@ class AmqpEventBus implements AmqpBus {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
     }
     const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 1, 65_535);
+    assertAmqpName('group', `${this.queuePrefix}.${pipeline.group}`, '.dead-letter');
+    for (const type of pipeline.types) {
+      assertAmqpName('event type', type);
+      // A topic binding treats these words as wildcards: the group would receive every event type.
+      if (type.split('.').some((word) => word === '*' || word === '#')) {
+        throw new IntegrationSyncError('ERR_INVALID_OPTION', `subscribe: event type ${JSON.stringify(type.slice(0, 100))} has a '*' or '#' word, which RabbitMQ would bind as a wildcard; subscribe to each type by name`);
+      }
+    }
     const subscription = new AmqpSubscription({
       openChannel: async () => (await this.currentConnection()).createChannel(),
       publisher: this.publisher,
@@ -309,6 +320,21 @@ class AmqpEventBus implements AmqpBus {
     this.logger.error({ exchange: this.exchange }, 'AMQP connection closed; this bus can no longer publish or consume; reconnect and create a new bus');
     for (const subscription of this.subscriptions) subscription.connectionLost();
   }
+}
+
+/** Exchange and queue names and routing keys are AMQP short strings. */
+const AMQP_NAME_MAX_BYTES = 255;
+
+/** Checks that `value`, plus the longest `suffix` the bus appends to it, fits an AMQP name. */
+function assertAmqpName(name: string, value: string, suffix = ''): string {
+  const bytes = Buffer.byteLength(value) + Buffer.byteLength(suffix);
+  if (bytes > AMQP_NAME_MAX_BYTES) {
+    throw new IntegrationSyncError(
+      'ERR_INVALID_OPTION',
+      `${name} makes an AMQP name of ${bytes} bytes${suffix ? ` (with "${suffix}")` : ''}; RabbitMQ allows ${AMQP_NAME_MAX_BYTES}: use a shorter one`,
+    );
+  }
+  return value;
 }
 
 function isConnection(value: unknown): value is AmqpConnection {

@@ -3,7 +3,7 @@ import { backoffDelay, sleep } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DeliveryOutcome, DeliveryPipeline } from '../bus/delivery.js';
-import type { CloseOptions, Subscription } from '../bus/types.js';
+import type { CloseOptions, DeadLetterRecord, Subscription } from '../bus/types.js';
 import { closeChannel, settleWithin } from './close-channel.js';
 import type { ConfirmPublisher } from './confirm-publisher.js';
 import { declareGroupTopology, type GroupTopology, type TopologySettings } from './topology.js';
@@ -295,7 +295,7 @@ export class AmqpSubscription implements Subscription {
     } else if (outcome.action === 'dead-letter') {
       const { record } = outcome;
       try {
-        await publisher.publish(names.deadLetterExchange, names.queue, Buffer.from(JSON.stringify(record)), {
+        await publisher.publish(names.deadLetterExchange, names.queue, Buffer.from(deadLetterJson(record)), {
           persistent: true,
           mandatory: true,
           contentType: 'application/json',
@@ -345,6 +345,20 @@ function cancelConsumer(generation: Generation): Promise<unknown> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** Serialised dead-letter records above this keep only the start of a rejected payload. */
+const DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024;
+
+/**
+ * The record as JSON. A rejected payload is copied into the record, and JSON escaping can make it
+ * six times its size: a hostile message under RabbitMQ's size limit would make a record over it,
+ * whose publish fails and requeues the message forever. Its start is enough to recognise it.
+ */
+function deadLetterJson(record: DeadLetterRecord): string {
+  const text = JSON.stringify(record);
+  if (record.payload === undefined || Buffer.byteLength(text) <= DEAD_LETTER_PAYLOAD_LIMIT) return text;
+  return JSON.stringify({ ...record, payload: `${record.payload.slice(0, 4096)}…` });
 }
 
 function toCount(value: unknown): number | undefined {

@@ -67,8 +67,11 @@ export class ConfirmPublisher {
         });
         if (!writable && !open.drain) open.drain = waitForDrain(open);
       } catch (error) {
-        // amqplib throws synchronously when the channel is already closed.
+        // amqplib throws synchronously when the channel is already closed, or on a field it
+        // cannot encode (a routing key over 255 bytes) with the channel still open: close it
+        // then, or every such publish would leave a channel behind on the connection.
         this.retire(open);
+        void closeChannel(open.channel);
         fail(error);
       }
     });

@@ -34,3 +34,49 @@ export function assertNonEmptyString(name: string, value: unknown): string {
   }
   return value;
 }
+
+/**
+ * Validates an options bag: `undefined` gives `{}`, anything but a plain object (null, a string,
+ * a function) throws `ERR_INVALID_OPTION` instead of a TypeError on the first property read.
+ */
+export function assertOptions<T extends object>(name: string, value: T | undefined): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new IntegrationSyncError('ERR_INVALID_OPTION', `${name}: options must be an object; got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+  }
+  return value;
+}
+
+/**
+ * Validates an optional object option (`null` counts as not set) that must have the given methods (a clock, a lease, a
+ * store, an audit sink...), so a wrong value fails at construction rather than at first use.
+ */
+export function assertOptionalMethods<T>(name: string, value: T | undefined, methods: readonly string[]): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  const candidate = value as Record<string, unknown> | null;
+  if (typeof candidate !== 'object' || candidate === null || methods.some((m) => typeof candidate[m] !== 'function')) {
+    throw new IntegrationSyncError('ERR_INVALID_OPTION', `${name} must be an object with ${methods.map((m) => `${m}()`).join(', ')}`);
+  }
+  return value;
+}
+
+/** Validates an optional function option. */
+export function assertOptionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'function') {
+    throw new IntegrationSyncError('ERR_INVALID_OPTION', `${name} must be a function; got ${typeof value}`);
+  }
+  return value;
+}
+
+/** Validates an optional boolean option. */
+export function assertOptionalBoolean(name: string, value: unknown): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') {
+    throw new IntegrationSyncError('ERR_INVALID_OPTION', `${name} must be true or false; got ${typeof value}`);
+  }
+  return value;
+}
+
+/** Methods a {@link Clock} option must have. */
+export const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout'] as const;

@@ -356,9 +356,14 @@ const DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024;
  * whose publish fails and requeues the message forever. Its start is enough to recognise it.
  */
 function deadLetterJson(record: DeadLetterRecord): string {
+  const payload = record.payload;
+  // Short payloads cannot cross the limit; huge ones are cut before JSON.stringify, which would
+  // throw past V8's longest string.
+  if (payload === undefined || payload.length <= DEAD_LETTER_PAYLOAD_LIMIT / 6) return JSON.stringify(record);
+  const cut = (): string => JSON.stringify({ ...record, payload: `${payload.slice(0, 4096)}…` });
+  if (payload.length > DEAD_LETTER_PAYLOAD_LIMIT) return cut();
   const text = JSON.stringify(record);
-  if (record.payload === undefined || Buffer.byteLength(text) <= DEAD_LETTER_PAYLOAD_LIMIT) return text;
-  return JSON.stringify({ ...record, payload: `${record.payload.slice(0, 4096)}…` });
+  return Buffer.byteLength(text) > DEAD_LETTER_PAYLOAD_LIMIT ? cut() : text;
 }
 
 function toCount(value: unknown): number | undefined {

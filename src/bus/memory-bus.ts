@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger, type Logger } from '../core/logger.js';
-import { assertMs, assertPositiveInt } from '../core/options.js';
+import { assertMs, assertOptionalFunction, assertOptionalMethods, assertOptions, assertPositiveInt, CLOCK_METHODS } from '../core/options.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type CloudEvent } from '../events/envelope.js';
 import { DeliveryPipeline, encodeForPublish, recordPublished, type BusOptions, type DeliveryOutcome } from './delivery.js';
 import { createMemoryIdempotencyStore } from './idempotency.js';
@@ -132,6 +132,7 @@ class MemoryBrokerImpl implements MemoryBroker {
   readonly maxQueueLength: number;
 
   constructor(options: MemoryBrokerOptions) {
+    options = assertOptions('createMemoryBroker', options);
     this.maxQueueLength = assertPositiveInt('maxQueueLength', options.maxQueueLength ?? DEFAULT_MAX_QUEUE_LENGTH);
   }
 
@@ -380,6 +381,16 @@ function closedError(what: string): IntegrationSyncError {
  * await bus.publish(createEvent('integration.sync.scheduled', { integrationId, tenantId, trigger: 'manual', scheduledAt }));
  */
 export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus {
+  options = assertOptions('createMemoryBus', options);
+  assertOptionalMethods('clock', options.clock, CLOCK_METHODS);
+  assertOptionalMethods('audit', options.audit, ['record']);
+  assertOptionalMethods('idempotency', options.idempotency, ['has', 'add']);
+  assertOptionalFunction('onDeadLetter', options.onDeadLetter);
+  // The pipeline reads these at subscribe(); checking them here makes a bad value fail at construction.
+  if (options.maxAttempts != null) assertPositiveInt('maxAttempts', options.maxAttempts, 1000);
+  if (options.retryBaseMs != null) assertMs('retryBaseMs', options.retryBaseMs, 0);
+  if (options.retryMaxMs != null) assertMs('retryMaxMs', options.retryMaxMs, 0);
+  if (options.idempotencyTtlMs != null) assertMs('idempotencyTtlMs', options.idempotencyTtlMs, 1, Number.MAX_SAFE_INTEGER);
   if (options.broker !== undefined && !(options.broker instanceof MemoryBrokerImpl)) {
     throw new IntegrationSyncError('ERR_INVALID_OPTION', 'broker must come from createMemoryBroker()');
   }

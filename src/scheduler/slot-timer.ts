@@ -3,7 +3,7 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { safeLogger, silentLogger } from '../core/logger.js';
-import { assertMs } from '../core/options.js';
+import { assertMs, assertOptionalBoolean, assertOptionalFunction, assertOptionalMethods, CLOCK_METHODS } from '../core/options.js';
 import type { Lease } from '../leases/types.js';
 
 /** What a tick callback receives. */
@@ -70,11 +70,11 @@ export class SlotTimer {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'SlotTimer: onTick must be a function');
     }
     this.onTick = options.onTick;
-    this.emitOnStart = options.emitOnStart ?? true;
+    this.emitOnStart = assertOptionalBoolean('emitOnStart', options.emitOnStart) ?? true;
     this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS, 0);
-    this.clock = options.clock ?? systemClock;
+    this.clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
     this.logger = safeLogger(options.logger ?? silentLogger);
-    this.onError = options.onError;
+    this.onError = assertOptionalFunction('onError', options.onError);
   }
 
   /** True between `start()` and `stop()`. */

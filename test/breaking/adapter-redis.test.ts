@@ -119,6 +119,12 @@ describe('Redis bus: hostile stream entries', () => {
     await waitFor('9 dead letters', async () => (await deadLetters(p)).length === 9, 40_000);
     const records = await deadLetters(p);
     expect(records.every((r) => r.reason === 'unparsable' || r.reason === 'invalid')).toBe(true);
+    // The 10 MB entry's record keeps only the start of it: escaped whole it would be 60 MB, and a
+    // larger entry would make a record Redis refuses, claimed again and again.
+    const big = records.find((r) => r.issues?.some((i) => i.message.includes(`${10 * 1024 * 1024} bytes`)));
+    expect(big?.payload?.length).toBeLessThan(10_000);
+    const sizes = (await admin.xrange(`${p}:dead-letter`, '-', '+')).map(([, fields]) => Buffer.byteLength(fields[1] as string));
+    expect(Math.max(...sizes)).toBeLessThan(300 * 1024);
     expect(({} as { polluted?: number }).polluted).toBeUndefined();
     expect(seen).toEqual([good.id]);
     await waitFor('nothing pending', async () => Number(((await admin.xpending(stream, 'g')) as [number])[0]) === 0);

@@ -1,5 +1,5 @@
 import { IntegrationSyncError } from '../core/errors.js';
-import { assertPositiveInt } from '../core/options.js';
+import { assertOptions, assertPositiveInt } from '../core/options.js';
 import type { AuditQuery, AuditRecord, AuditStore } from './types.js';
 
 /** Options of {@link createMemoryAuditStore}. */
@@ -73,6 +73,7 @@ interface Entry {
  * const trail = await audit.query({ integrationId: 'hubspot', from: '2026-12-01T00:00:00Z' });
  */
 export function createMemoryAuditStore(options: MemoryAuditStoreOptions = {}): MemoryAuditStore {
+  options = assertOptions('createMemoryAuditStore', options);
   const maxRecords = assertPositiveInt('maxRecords', options.maxRecords ?? 10_000, 10_000_000);
   // Ring buffer: `start` is the oldest slot, so appends and evictions are O(1).
   let ring: Array<Entry | undefined> = [];

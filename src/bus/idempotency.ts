@@ -1,3 +1,5 @@
+import { assertOptionalFunction, assertOptions, assertPositiveInt } from '../core/options.js';
+
 /**
  * Remembers which events a consumer group has handled, so a redelivered or re-published event
  * with an id already handled is skipped. Bounded: entries expire and the oldest are evicted.
@@ -25,8 +27,9 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
  * Redis store from `integration-sync/redis` when several processes consume one group.
  */
 export function createMemoryIdempotencyStore(options: MemoryIdempotencyStoreOptions = {}): IdempotencyStore {
-  const maxEntries = options.maxEntries ?? 100_000;
-  const now = options.now ?? Date.now;
+  options = assertOptions('createMemoryIdempotencyStore', options);
+  const maxEntries = assertPositiveInt('maxEntries', options.maxEntries ?? 100_000);
+  const now = assertOptionalFunction('now', options.now) ?? Date.now;
   const entries = new Map<string, number>();
   return {
     has(key) {

@@ -80,3 +80,6 @@ export function assertOptionalBoolean(name: string, value: unknown): boolean | u
 
 /** Methods a {@link Clock} option must have. */
 export const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout'] as const;
+
+/** Methods a `Lease` option must have. */
+export const LEASE_METHODS = ['tryAcquire', 'renew', 'release'] as const;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
-import { assertMs } from '../core/options.js';
+import { assertMs, assertOptionalMethods, assertOptions, CLOCK_METHODS } from '../core/options.js';
 import type { Lease, LeaseHandle } from './types.js';
 
 /** Options of {@link createMemoryLease}. */
@@ -40,7 +40,8 @@ function assertKey(key: unknown): string {
  * if (handle) try { await work(handle.token); } finally { await lease.release(handle); }
  */
 export function createMemoryLease(options: MemoryLeaseOptions = {}): Lease {
-  const clock = options.clock ?? systemClock;
+  options = assertOptions('createMemoryLease', options);
+  const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
   const entries = new Map<string, Entry>();
   let counter = 0;
   let sinceSweep = 0;

@@ -7,7 +7,7 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, NonRetryableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { childLogger, silentLogger } from '../core/logger.js';
-import { assertNonEmptyString, assertPositiveInt } from '../core/options.js';
+import { assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS } from '../core/options.js';
 import { createEvent, type CloudEvent } from '../events/envelope.js';
 import { EventTypes, tokenCheckExpiringSchema } from '../events/schemas.js';
 import {
@@ -147,9 +147,9 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
   const maxPages = assertPositiveInt('maxPages', options.maxPages ?? 10_000);
   const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 8, 1000);
   const source = options.source === undefined ? undefined : assertNonEmptyString('source', options.source);
-  const audit = options.audit ?? noopAuditSink;
+  const audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
   const logger = childLogger(options.logger ?? silentLogger, { component: 'refresh-planner' });
-  const clock = options.clock ?? systemClock;
+  const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
 
   const plan = async (event: CloudEvent, context: PlannerContext = {}): Promise<RefreshPlanResult> => {
     if (event?.type !== EventTypes.TokenCheckExpiring) {

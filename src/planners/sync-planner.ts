@@ -7,7 +7,7 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, NonRetryableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { childLogger, silentLogger } from '../core/logger.js';
-import { assertNonEmptyString, assertPositiveInt } from '../core/options.js';
+import { assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS } from '../core/options.js';
 import { createEvent, type CloudEvent } from '../events/envelope.js';
 import { EventTypes, syncCheckDueSchema } from '../events/schemas.js';
 import {
@@ -116,9 +116,9 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
   const findDue = options.findDue;
   const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 8, 1000);
   const source = options.source === undefined ? undefined : assertNonEmptyString('source', options.source);
-  const audit = options.audit ?? noopAuditSink;
+  const audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
   const logger = childLogger(options.logger ?? silentLogger, { component: 'sync-planner' });
-  const clock = options.clock ?? systemClock;
+  const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
 
   const plan = async (event: CloudEvent, context: PlannerContext = {}): Promise<PlanResult> => {
     if (event?.type !== EventTypes.SyncCheckDue) {

@@ -4,7 +4,7 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { childLogger, silentLogger } from '../core/logger.js';
-import { assertNonEmptyString } from '../core/options.js';
+import { assertNonEmptyString, assertOptionalMethods, LEASE_METHODS } from '../core/options.js';
 import { createEvent, DEFAULT_SOURCE } from '../events/envelope.js';
 import { EventTypes } from '../events/schemas.js';
 import type { Lease } from '../leases/types.js';
@@ -67,7 +67,7 @@ export class SyncSchedulerService {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'SyncSchedulerService: bus must be an EventBus (an object with publish())');
     }
     this.bus = options.bus;
-    this.lease = options.lease;
+    this.lease = assertOptionalMethods('lease', options.lease, LEASE_METHODS) ?? undefined;
     this.leaseKeyPrefix = assertNonEmptyString('leaseKeyPrefix', options.leaseKeyPrefix ?? 'scheduler:check-due');
     this.source = assertNonEmptyString('source', options.source ?? DEFAULT_SOURCE);
     this.logger = childLogger(options.logger ?? silentLogger, { component: 'SyncSchedulerService' });

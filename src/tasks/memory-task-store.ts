@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
-import { assertPositiveInt } from '../core/options.js';
+import { assertOptionalMethods, assertOptions, assertPositiveInt, CLOCK_METHODS } from '../core/options.js';
 import type { SyncTask, SyncTaskFilter, SyncTaskPatch, SyncTaskStatus, SyncTaskStore } from './types.js';
 
 /** Options of {@link createMemorySyncTaskStore}. */
@@ -33,8 +33,9 @@ export const DEFAULT_TASK_LIST_LIMIT = 100;
  * const failed = await store.list({ integrationId: 'int_crm', status: 'failed', limit: 20 });
  */
 export function createMemorySyncTaskStore(options: MemorySyncTaskStoreOptions = {}): SyncTaskStore {
+  options = assertOptions('createMemorySyncTaskStore', options);
   const maxTasks = assertPositiveInt('maxTasks', options.maxTasks ?? 10_000);
-  const clock = options.clock ?? systemClock;
+  const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
   // Insertion order doubles as creation order, which breaks ties between equal `createdAt`s.
   const tasks = new Map<string, { task: SyncTask; seq: number }>();
   let seq = 0;

@@ -9,7 +9,7 @@ import { IntegrationSyncError, isIntegrationSyncError, isNonRetryable, NonRetrya
 import type { LeaseHandle, Lease } from '../../leases/types.js';
 import type { Logger } from '../../core/logger.js';
 import { childLogger, silentLogger } from '../../core/logger.js';
-import { assertMs, assertNonEmptyString, assertPositiveInt } from '../../core/options.js';
+import { assertMs, assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS } from '../../core/options.js';
 import { createMemorySyncTaskStore } from '../../tasks/memory-task-store.js';
 import { OVERLAP_POLICIES, SyncOverlapRunner, type OverlapPolicy } from '../../tasks/overlap.js';
 import { taskErrorText } from '../../tasks/task-error.js';
@@ -181,12 +181,13 @@ export class SyncTaskEventConsumer {
     this.bus = options.bus;
     this.syncService = options.syncService;
     this.tokenRefresh = options.tokenRefresh;
-    this.store = options.store ?? createMemorySyncTaskStore({ clock: options.clock ?? systemClock });
+    assertOptionalMethods('clock', options.clock, CLOCK_METHODS);
+    this.store = assertOptionalMethods('store', options.store, ['create', 'get', 'update']) ?? createMemorySyncTaskStore({ clock: options.clock ?? systemClock });
     this.group = assertNonEmptyString('group', options.group ?? DEFAULT_GROUP);
     this.concurrency = assertPositiveInt('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, 10_000);
     this.maxAttempts = options.maxAttempts === undefined ? undefined : assertPositiveInt('maxAttempts', options.maxAttempts, 1000);
     this.overlap = options.overlap ?? 'coalesce';
-    this.audit = options.audit ?? noopAuditSink;
+    this.audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
     this.logger = childLogger(options.logger ?? silentLogger, { component: 'SyncTaskEventConsumer' });
     this.clock = options.clock ?? systemClock;
     this.idGenerator = options.idGenerator ?? (({ group, eventId }) => `${group}:${eventId}`);

@@ -1,7 +1,7 @@
 import { normalizeAuditQuery } from '../audit/memory-sink.js';
 import type { AuditKind, AuditQuery, AuditRecord, AuditStore } from '../audit/types.js';
 import { IntegrationSyncError } from '../core/errors.js';
-import { assertQueryable, fromJson, msColumn, msToIso, pgError, pgNames, type PostgresOptions } from './pg-client.js';
+import { assertQueryable, fromJson, msColumn, msToIso, pgError, pgJson, pgNames, pgText, type PostgresOptions } from './pg-client.js';
 
 /** Options of {@link createPostgresAuditStore}. Run {@link migrate} once before using it. */
 export type PostgresAuditStoreOptions = PostgresOptions;
@@ -87,9 +87,10 @@ export function createPostgresAuditStore(options: PostgresAuditStoreOptions): Po
         ...COLUMNS.map(([field]) => {
           const value = record[field];
           if (value === undefined || value === null) return null;
-          return field === 'attempt' ? Math.trunc(Number(value)) : String(value);
+          // Audit text is descriptive (ids of a rejected event included): keep the record, never fail it on a NUL.
+          return field === 'attempt' ? Math.trunc(Number(value)) : pgText(String(value));
         }),
-        Object.keys(extra).length > 0 ? JSON.stringify(extra) : null,
+        Object.keys(extra).length > 0 ? pgJson(extra) : null,
       ];
       try {
         await pool.query(insertSql, values);

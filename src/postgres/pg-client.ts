@@ -87,8 +87,33 @@ export function pgError(code: ErrorCode, what: string, error: unknown, names: Pg
   const missing = sqlState === '42P01' || sqlState === '3F000';
   const message = missing
     ? `${what} failed: the tables of schema "${names.schema}" with prefix "${names.prefix}" do not exist; run migrate(pool, { schema, tablePrefix }) first`
-    : `${what} failed${typeof sqlState === 'string' ? ` (SQLSTATE ${sqlState})` : ''}; check the database connection and the error cause`;
+    : sqlState === '22021' || sqlState === '22P05'
+      ? `${what} failed: a key or id contains a NUL character (\\u0000), which PostgreSQL text cannot store`
+      : `${what} failed${typeof sqlState === 'string' ? ` (SQLSTATE ${sqlState})` : ''}; check the database connection and the error cause`;
   return new IntegrationSyncError(code, message, { cause: error, details: { ...(typeof sqlState === 'string' ? { sqlState } : {}) } });
+}
+
+/** Characters PostgreSQL refuses: NUL anywhere, lone UTF-16 surrogates in jsonb. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * @internal A descriptive text value PostgreSQL can store: NUL (which text refuses) and lone
+ * surrogates become U+FFFD, so an error message cut mid-character never fails the write.
+ */
+export function pgText(value: string): string {
+  return value.replace(UNSTORABLE, '\ufffd');
+}
+
+/** @internal JSON for a jsonb parameter, with {@link pgText} applied to every string and key. */
+export function pgJson(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'string') return pgText(v);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).some((k) => pgText(k) !== k)) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [pgText(k), x]));
+    }
+    return v;
+  });
 }
 
 /** @internal Epoch milliseconds from a numeric column (pg returns float8 as number, numeric and bigint as string). */

@@ -3,7 +3,7 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
 import { assertPositiveInt } from '../core/options.js';
 import type { SyncTask, SyncTaskFilter, SyncTaskPatch, SyncTaskStatus, SyncTaskStore } from '../tasks/types.js';
-import { assertQueryable, fromJson, msColumn, msToIso, pgError, pgNames, type PostgresOptions } from './pg-client.js';
+import { assertQueryable, fromJson, msColumn, msToIso, pgError, pgJson, pgNames, pgText, type PostgresOptions } from './pg-client.js';
 
 /** Options of {@link createPostgresSyncTaskStore}. Run {@link migrate} once before using it. */
 export interface PostgresSyncTaskStoreOptions extends PostgresOptions {
@@ -63,7 +63,24 @@ function toTask(row: Record<string, unknown>): SyncTask {
 }
 
 function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
+  return pgJson(value);
+}
+
+/**
+ * A time column's value: an ISO date-time (or null). Checked here because PostgreSQL also takes
+ * words such as 'infinity' or 'yesterday', and an infinite time would make every read of the row throw.
+ */
+function time(value: unknown, field: string): unknown {
+  if (value === undefined || value === null) return null;
+  if (Number.isNaN(Date.parse(String(value)))) {
+    throw new IntegrationSyncError('ERR_STORE', `SyncTaskStore: ${field} must be an ISO date-time string`);
+  }
+  return value;
+}
+
+/** A free-text column's value, storable whatever the source wrote into it. */
+function text(value: unknown): unknown {
+  return typeof value === 'string' ? pgText(value) : (value ?? null);
 }
 
 function assertTask(task: unknown): SyncTask {
@@ -107,16 +124,16 @@ export function createPostgresSyncTaskStore(options: PostgresSyncTaskStoreOption
             task.id,
             task.integrationId,
             task.tenantId,
-            task.trigger,
-            task.entityType ?? null,
+            text(task.trigger),
+            text(task.entityType),
             json(task.filters),
             task.status,
             task.eventId ?? null,
-            task.createdAt,
-            task.updatedAt,
-            task.startedAt ?? null,
-            task.finishedAt ?? null,
-            task.error ?? null,
+            time(task.createdAt, 'createdAt'),
+            time(task.updatedAt, 'updatedAt'),
+            time(task.startedAt, 'startedAt'),
+            time(task.finishedAt, 'finishedAt'),
+            text(task.error),
             json(task.result),
           ],
         ));
@@ -139,7 +156,7 @@ export function createPostgresSyncTaskStore(options: PostgresSyncTaskStoreOption
         const value = patch[key];
         // updatedAt cannot be cleared: a missing one is set to now below.
         if (key === 'updatedAt' && value === undefined) continue;
-        values.push(kind === 'json' ? json(value) : (value ?? null));
+        values.push(kind === 'json' ? json(value) : kind === 'time' ? time(value, key) : text(value));
         sets.push(`${column} = $${values.length}${kind === 'json' ? '::jsonb' : ''}`);
       }
       if (patch.updatedAt === undefined) {

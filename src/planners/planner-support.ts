@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AuditSink } from '../audit/types.js';
 import { safeAudit } from '../bus/delivery.js';
 import type { EventBus, Subscription } from '../bus/types.js';
+import { abortReason } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { IntegrationSyncError, isIntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -126,9 +127,44 @@ export function itemSubject(item: unknown): EventSubject {
   const record = item as Record<string, unknown>;
   const out: EventSubject = {};
   for (const key of ['integrationId', 'connectionId', 'tenantId'] as const) {
-    if (typeof record[key] === 'string') out[key] = record[key];
+    try {
+      const value = record[key];
+      if (typeof value === 'string') out[key] = value;
+    } catch {
+      // A host row whose getter throws is skipped as invalid; it must not fail the whole check.
+    }
   }
   return out;
+}
+
+/**
+ * Settles with `work`, or rejects with the signal's reason as soon as it aborts, for host lookups
+ * that ignore their signal (the shutdown must not wait on them).
+ * @internal
+ */
+export function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal): Promise<T> {
+  const promise = Promise.resolve(work);
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(abortReason(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => {});
+      reject(abortReason(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

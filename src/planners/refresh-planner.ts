@@ -17,6 +17,7 @@ import {
   invalidReason,
   itemSubject,
   PublishQueue,
+  untilAborted,
   subscribePlanner,
   type PlanResult,
   type PlannerContext,
@@ -181,7 +182,7 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
           truncated = 'max_pages';
           break;
         }
-        const page = await findExpiring(threshold, { cursor, limit: pageSize, signal });
+        const page = await untilAborted(findExpiring(threshold, { cursor, limit: pageSize, signal }), signal);
         pages += 1;
         if (typeof page !== 'object' || page === null || !Array.isArray(page.items)) {
           throw new IntegrationSyncError('ERR_INVALID_OPTION', 'findExpiring must resolve to { items: [...], nextCursor? }', { details: { page: pages } });

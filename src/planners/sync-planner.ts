@@ -18,6 +18,7 @@ import {
   invalidReason,
   itemSubject,
   PublishQueue,
+  untilAborted,
   subscribePlanner,
   type PlanResult,
   type PlannerContext,
@@ -140,7 +141,7 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
 
     // Whatever ends the walk (abort, a host error), publishes already started finish first.
     try {
-      const found = asIterable<DueIntegration>(await findDue(at, { signal }), 'findDue');
+      const found = asIterable<DueIntegration>(await untilAborted(findDue(at, { signal }), signal), 'findDue');
       for await (const raw of found) {
         throwIfAborted(signal);
         const subject = itemSubject(raw);

@@ -128,7 +128,8 @@ export class RedisSubscription implements Subscription {
     this.wakeReader();
     this.blocking?.disconnect();
     this.blocking = undefined;
-    await this.loopDone;
+    // The loop may sit in a command queued on a client that is reconnecting (Redis down): bounded.
+    await settleWithin(this.loopDone, CLEANUP_TIMEOUT_MS);
 
     const drained = await this.waitForHandlers(options);
     if (!drained) {
@@ -164,7 +165,13 @@ export class RedisSubscription implements Subscription {
   private async deleteOwnConsumer(): Promise<void> {
     for (const stream of this.s.streams) {
       try {
-        await this.s.client.eval(DELETE_IDLE_CONSUMER, 1, stream, this.group, this.s.consumer);
+        // Best effort (cleanup removes idle consumers anyway): with Redis down, a client that queues
+        // commands until it reconnects would otherwise hold close() for as long as the outage lasts.
+        const removed = await settleWithin(this.s.client.eval(DELETE_IDLE_CONSUMER, 1, stream, this.group, this.s.consumer), CLEANUP_TIMEOUT_MS);
+        if (removed === TIMED_OUT) {
+          this.s.logger.debug({ group: this.group, stream }, 'Redis did not answer; leaving this consumer for the idle cleanup');
+          return;
+        }
       } catch (error) {
         this.s.logger.debug({ group: this.group, stream, err: summarizeError(error) }, 'could not remove this consumer from the group');
       }
@@ -486,6 +493,23 @@ function deadLetterJson(record: DeadLetterRecord): string {
   if (payload.length > DEAD_LETTER_PAYLOAD_LIMIT) return cut();
   const text = JSON.stringify(record);
   return Buffer.byteLength(text) > DEAD_LETTER_PAYLOAD_LIMIT ? cut() : text;
+}
+
+/** How long close() waits for Redis on its own clean-up steps. */
+const CLEANUP_TIMEOUT_MS = 2_000;
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/**
+ * `promise`'s value, or {@link TIMED_OUT} after `ms`. Real timers on purpose: this bounds I/O,
+ * and a fake test clock must not freeze it. Rejections pass through.
+ */
+async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([promise, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function key(stream: string, id: string): string {

@@ -367,6 +367,27 @@ describe('Redis lease: a private Redis restart', () => {
       child.kill('SIGKILL');
     });
 
+  it('close() returns while Redis is down, even on a client that queues commands until it reconnects', async () => {
+    const port = await freePort();
+    const server = await start(port);
+    // maxRetriesPerRequest: null is what BullMQ-style hosts use: commands wait for the reconnect.
+    const c = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 100, maxRetriesPerRequest: null });
+    c.on('error', () => {});
+    try {
+      const bus = createRedisBus({ client: c, prefix: 'down', blockMs: 300 });
+      const seen: string[] = [];
+      await bus.subscribe({ group: 'g', types: [CHECK_DUE, 'integration.token.refreshed'], handler: async (e) => void seen.push(e.id) });
+      const event = checkDue();
+      await bus.publish(event);
+      await waitFor('delivery', () => seen.includes(event.id));
+      await stop(server);
+      const closed = await Promise.race([bus.close().then(() => 'closed'), delay(12_000).then(() => 'hung')]);
+      expect(closed).toBe('closed');
+    } finally {
+      c.disconnect();
+    }
+  });
+
   it('keeps fencing tokens rising when a restart lost the counter', async () => {
     const port = await freePort();
     let server = await start(port);

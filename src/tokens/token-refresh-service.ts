@@ -499,6 +499,10 @@ function validateRequest(request: ConnectionRefreshRequest): void {
     throw new IntegrationSyncError('ERR_INVALID_OPTION', 'refreshConnectionTokens: request must be an object with connectionId, integrationId and tenantId');
   }
   assertNonEmptyString('request.connectionId', request.connectionId);
+  if (request.connectionId === '.' || request.connectionId === '..') {
+    // URL parsing resolves these as dot segments (even %2E-encoded): the call would go to another path.
+    throw new IntegrationSyncError('ERR_INVALID_OPTION', 'refreshConnectionTokens: request.connectionId must not be "." or ".."');
+  }
   assertNonEmptyString('request.integrationId', request.integrationId);
   assertNonEmptyString('request.tenantId', request.tenantId);
 }

@@ -212,3 +212,24 @@ describe('TokenRefreshService: concurrency, abort and stop', () => {
     await c.bus.close();
   });
 });
+
+describe('TokenRefreshService: connection ids that would change the URL path', () => {
+  for (const connectionId of ['.', '..']) {
+    it(`refuses connectionId ${JSON.stringify(connectionId)} before any call (it would POST to another path)`, async () => {
+      let hits = 0;
+      const c = await setup();
+      const seen: string[] = [];
+      const http: HttpClient = {
+        request: async (req) => {
+          hits += 1;
+          seen.push(new URL(req.url).pathname);
+          return { status: 200, headers: {}, text: '', attempts: 1 };
+        },
+      };
+      const service = new TokenRefreshService({ bus: c.bus, http, baseUrl: `${baseUrl}/api` });
+      await expect(service.refreshConnectionTokens({ connectionId, integrationId: 'i', tenantId: 't' })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+      expect({ hits, seen }).toEqual({ hits: 0, seen: [] });
+      await c.bus.close();
+    });
+  }
+});

@@ -22,7 +22,26 @@ export async function createDemoBus(url: string | undefined, options: BusOptions
   if (scheme === 'redis:') {
     const { Redis } = await import('ioredis');
     const { createRedisBus } = await import('../../src/redis/index.js');
-    const client = new Redis(url, { maxRetriesPerRequest: 3 });
+    // Give up on a server that is not there at start, but ride out blips once connected.
+    let connected = false;
+    const client = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      connectTimeout: 3000,
+      retryStrategy: (times) => (!connected && times > 2 ? null : Math.min(times * 200, 2000)),
+    });
+    let lastError = '';
+    client.on('error', (error: Error) => {
+      if (error.message !== lastError) console.error(`[redis] ${error.message}`);
+      lastError = error.message;
+    });
+    try {
+      await client.connect();
+      connected = true;
+    } catch (error) {
+      client.disconnect();
+      throw new Error(`cannot reach Redis at ${url}: ${(error as Error).message}`);
+    }
     const bus = createRedisBus({ ...options, client, prefix: `demo:${namespace}`, claimIdleMs: 5_000, claimIntervalMs: 1_000 });
     return {
       bus,
@@ -39,7 +58,9 @@ export async function createDemoBus(url: string | undefined, options: BusOptions
   if (scheme === 'nats:') {
     const { connect } = await import('@nats-io/transport-node');
     const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
-    const connection = await connect({ servers: url.replace(/^nats:\/\//, '') });
+    const connection = await connect({ servers: url.replace(/^nats:\/\//, ''), timeout: 3000 }).catch((error: Error) => {
+      throw new Error(`cannot reach NATS at ${url}: ${error.message}`);
+    });
     const manager = await jetstreamManager(connection);
     const stream = `DEMO_${namespace.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
     const bus = createNatsBus(
@@ -59,13 +80,16 @@ export async function createDemoBus(url: string | undefined, options: BusOptions
   if (scheme === 'amqp:' || scheme === 'amqps:') {
     const amqplib = await import('amqplib');
     const { createAmqpBus } = await import('../../src/amqp/index.js');
-    const connection = await amqplib.connect(url);
+    const safeUrl = url.replace(/\/\/[^@]*@/, '//');
+    const connection = await amqplib.connect(url, { timeout: 3000 }).catch((error: Error) => {
+      throw new Error(`cannot reach RabbitMQ at ${safeUrl}: ${error.message}`);
+    });
     const exchange = `demo.${namespace}`;
     const queuePrefix = `demo.${namespace}`;
     const bus = createAmqpBus({ ...options, connection, exchange, queuePrefix });
     return {
       bus,
-      name: `RabbitMQ at ${url.replace(/\/\/[^@]*@/, '//')}`,
+      name: `RabbitMQ at ${safeUrl}`,
       close: async () => {
         await bus.close();
         const channel = await connection.createChannel();

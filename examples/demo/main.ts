@@ -30,18 +30,39 @@ import {
 import { createDemoBus } from './bus.js';
 import { startIntegrationManager, startOAuthServer, startProvider, startWebhookIngress, type DemoConnection } from './servers.js';
 
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: process.env.DEMO_DURATION_MS ?? '15000' },
-    bus: { type: 'string', default: process.env.DEMO_BUS ?? 'memory' },
-    quiet: { type: 'boolean', default: false },
-    webhooks: { type: 'string', default: '40' },
-  },
-});
+const usage = `usage: npm run demo -- [--duration MS] [--webhooks N] [--quiet] [--bus URL]
 
+  --duration MS   how long the loop runs, at least 3000 (default 15000); the check intervals
+                  scale with it: check-due every duration/5, check-expiring every duration/3
+  --webhooks N    webhooks posted over HTTP for one integration, a third of the way in (default 40)
+  --quiet         print only the summary, not the audit trail
+  --bus URL       memory (default), redis://host:port, nats://host:port or amqp://user:pass@host:port`;
+
+function readArgs(): { duration: string; bus: string; quiet: boolean; webhooks: string; help: boolean } {
+  try {
+    return parseArgs({
+      options: {
+        duration: { type: 'string', default: process.env.DEMO_DURATION_MS ?? '15000' },
+        bus: { type: 'string', default: process.env.DEMO_BUS ?? 'memory' },
+        quiet: { type: 'boolean', default: false },
+        webhooks: { type: 'string', default: '40' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values as { duration: string; bus: string; quiet: boolean; webhooks: string; help: boolean };
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+}
+
+const args = readArgs();
+if (args.help) {
+  console.log(usage);
+  process.exit(0);
+}
 const durationMs = Number(args.duration);
 if (!Number.isInteger(durationMs) || durationMs < 3000) {
-  console.error('--duration must be a whole number of milliseconds, at least 3000');
+  console.error(`--duration must be a whole number of milliseconds, at least 3000\n\n${usage}`);
   process.exit(2);
 }
 const webhookBurst = Math.max(1, Number(args.webhooks) || 40);
@@ -60,6 +81,18 @@ const integrations = [
 ];
 
 async function main(): Promise<number> {
+  // The audit trail: kept in memory for the summary, printed as it happens.
+  const auditStore = createMemoryAuditStore({ maxRecords: 50_000 });
+  const audit: AuditSink = {
+    record: (r) => {
+      void auditStore.record(r);
+      if (!args.quiet) console.log(formatAudit(r));
+    },
+  };
+  // The bus first: a broker that cannot be reached fails the demo before anything else starts.
+  const namespace = `run-${randomUUID().slice(0, 8)}`;
+  const demoBus = await createDemoBus(args.bus, { audit, retryBaseMs: 250, maxAttempts: 4 }, namespace);
+
   const oauth = await startOAuthServer();
   const connections: DemoConnection[] = integrations.map((i) => {
     const refreshToken = `rt-${randomUUID()}`;
@@ -70,18 +103,6 @@ async function main(): Promise<number> {
   const manager = await startIntegrationManager(oauth, connections);
   const provider = await startProvider(oauth, { pages: 3, pageSize: 25, latencyMs: 60 });
 
-  // The audit trail: kept in memory for the summary, printed as it happens.
-  const auditStore = createMemoryAuditStore({ maxRecords: 50_000 });
-  const printer: AuditSink = { record: (r) => (args.quiet ? undefined : console.log(formatAudit(r))) };
-  const audit: AuditSink = {
-    record: (r) => {
-      void auditStore.record(r);
-      printer.record(r);
-    },
-  };
-
-  const namespace = `run-${randomUUID().slice(0, 8)}`;
-  const demoBus = await createDemoBus(args.bus, { audit, retryBaseMs: 250, maxAttempts: 4 }, namespace);
   const { bus } = demoBus;
   const http = createFetchHttpClient({ timeoutMs: 3000, retries: 2 });
 
@@ -122,6 +143,21 @@ async function main(): Promise<number> {
     },
   };
 
+  // The host's own reaction to refresh results: a permanent failure means the customer must
+  // re-consent, so the host stops asking for refreshes of that connection.
+  const needsReconsent = new Set<string>();
+  const hostSubscription = await bus.subscribe({
+    group: 'demo-host',
+    types: [EventTypes.TokenRefreshed, EventTypes.TokenRefreshFailed],
+    handler: async (event) => {
+      const data = event.data as { connectionId: string; error?: string; retryable?: boolean };
+      if (event.type === EventTypes.TokenRefreshFailed && data.retryable === false && !needsReconsent.has(data.connectionId)) {
+        needsReconsent.add(data.connectionId);
+        if (!args.quiet) console.log(`${stamp()}  [host] ${data.connectionId} needs re-consent (${data.error}); no more refresh requests for it`);
+      }
+    },
+  });
+
   const consumer = new SyncTaskEventConsumer({ bus, syncService, tokenRefresh: tokenService, audit, concurrency: 8 });
   const syncPlanner = createSyncPlanner({
     bus,
@@ -133,7 +169,9 @@ async function main(): Promise<number> {
     audit,
     pageSize: 2,
     findExpiring: async (threshold, { cursor, limit }) => {
-      const due = connections.filter((c) => c.expiresAt < threshold.getTime()).sort((a, b) => a.connectionId.localeCompare(b.connectionId));
+      const due = connections
+        .filter((c) => c.expiresAt < threshold.getTime() && !needsReconsent.has(c.connectionId))
+        .sort((a, b) => a.connectionId.localeCompare(b.connectionId));
       const start = cursor === undefined ? 0 : due.findIndex((c) => c.connectionId > cursor);
       const items = start < 0 ? [] : due.slice(start, start + limit);
       const last = items.at(-1);
@@ -156,7 +194,12 @@ async function main(): Promise<number> {
   console.log(`integration-sync demo: bus ${demoBus.name}; check-due every ${checkDueMs} ms, check-expiring every ${checkExpiringMs} ms; running ${durationMs} ms`);
   console.log(`  OAuth 2 server ${oauth.tokenUrl}, integration-manager ${manager.url}, provider ${provider.url}, webhooks ${ingress.url}`);
 
+  if (!args.quiet) {
+    console.log('  conn_chat_b (int_chat, tenant_b) has a revoked grant: expect invalid_grant and its syncs dead-lettered');
+    console.log(`\n  ${'time'.padStart(8)}  ${'record'.padEnd(19)} ${'event type / task'.padEnd(36)} ${'outcome'.padEnd(13)} integration connection tenant (reason)`);
+  }
   const subscriptions = [
+    hostSubscription,
     await syncPlanner.subscribe(bus, { group: 'sync-planner' }),
     await refreshPlanner.subscribe(bus, { group: 'refresh-planner' }),
   ];
@@ -220,14 +263,14 @@ function summarize(records: AuditRecord[], tasks: SyncTask[], stats: { pages: nu
   const webhookRuns = webhookTasks.filter((t) => t.status === 'succeeded' || t.status === 'failed').length;
 
   console.log('\n=== summary ===');
-  console.log('events published by type:');
+  console.log('events by type (published, then handled by a subscriber; dead-lettered ones are not handled):');
   for (const type of Object.values(EventTypes)) console.log(`  ${type.padEnd(38)} ${String(published.get(type) ?? 0).padStart(5)}   handled ${consumed.get(type) ?? 0}`);
   console.log('tasks by status:');
   for (const status of ['pending', 'running', 'succeeded', 'failed', 'skipped']) console.log(`  ${status.padEnd(10)} ${byStatus.get(status) ?? 0}`);
   console.log(`webhooks: ${stats.webhooks} received over HTTP -> ${webhookTasks.length} tasks, ${webhookRuns} sync runs (the rest coalesced)`);
   console.log(`token refreshes: ok ${refreshes.get('succeeded') ?? refreshes.get('refreshed') ?? 0}, failed ${refreshes.get('failed') ?? 0}, skipped ${refreshes.get('skipped') ?? 0}`);
   console.log(`OAuth 2 server: ${stats.oauthGrants} refresh grants, ${stats.invalidGrants} invalid_grant; provider pages served: ${stats.pages}`);
-  console.log(`dead-lettered events: ${deadLettered}`);
+  console.log(`dead-lettered events: ${deadLettered} (syncs of the revoked connection: NonRetryableError, so no retries)`);
 
   const missing = Object.values(EventTypes).filter((type) => (published.get(type) ?? 0) === 0);
   if (missing.length > 0) {

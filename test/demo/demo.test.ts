@@ -71,9 +71,19 @@ describe('npm run demo', () => {
     }, 100_000);
   }
 
+  it('fails fast, says why and exits by itself when the broker cannot be reached', async () => {
+    for (const bus of ['redis://127.0.0.1:1', 'nats://127.0.0.1:1', 'amqp://user:hunter2@127.0.0.1:1']) {
+      const { code, output } = await runDemo(['--bus', bus], 45_000);
+      expect(code, output).toBe(1);
+      expect(output).toMatch(/demo failed: cannot reach (Redis|NATS|RabbitMQ)/);
+      expect(output).not.toContain('hunter2');
+    }
+  }, 150_000);
+
   it('rejects a bad --duration with a clear message and exit code 2', async () => {
     const { code, output } = await runDemo(['--duration', 'soon'], 60_000);
     expect(code).toBe(2);
     expect(output).toMatch(/--duration must be/);
+    expect(output).toMatch(/usage: npm run demo/);
   }, 70_000);
 });

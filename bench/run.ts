@@ -26,7 +26,7 @@ const event = createEvent(EventTypes.WebhookReceived, {
 const text = serializeEvent(event);
 
 async function parsing(): Promise<BenchResult> {
-  return compare('parseEvent (envelope + data schema)', () => parseEvent(text), () => JSON.parse(text), { iterations: 20_000 });
+  return compare('parseEvent, envelope + data schema (floor: JSON.parse)', () => parseEvent(text), () => JSON.parse(text), { iterations: 20_000 });
 }
 
 async function pipeline(): Promise<BenchResult> {
@@ -37,7 +37,7 @@ async function pipeline(): Promise<BenchResult> {
   );
   // A fresh id each time, so every delivery runs the handler rather than the duplicate path.
   return compare(
-    'DeliveryPipeline.process (decode, validate, dedupe, handle)',
+    'DeliveryPipeline.process (floor: JSON.parse + handler call)',
     () => p.process({ body: text.replace(event.id, `id-${(n += 1)}`), attempt: 1 }),
     async () => {
       const v = JSON.parse(text.replace(event.id, `id-${(n += 1)}`)) as CloudEvent;
@@ -71,7 +71,7 @@ async function memoryBus(): Promise<BenchResult> {
   });
   let seq = 0;
   const result = await compare(
-    `memory bus publish -> handler (per event, batches of ${batch})`,
+    `memory bus publish -> handler, per event (floor: EventEmitter + JSON)`,
     async () => {
       const done = new Promise<void>((r) => (wake = r));
       for (let i = 0; i < batch; i += 1) void bus.publish({ ...event, id: `m-${(seq += 1)}` });
@@ -147,7 +147,7 @@ async function webhookStorm(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`integration-sync benchmarks (node ${process.version}; ratios are against a floor measured in this run)\n`);
+  console.log(`integration-sync benchmarks (node ${process.version})\nratio = time per operation / time per operation of its floor, measured in this run; lower is better\n`);
   report([await parsing(), await pipeline(), await memoryBus()]);
   console.log('');
   console.log(await idempotencyMemory());

@@ -57,7 +57,7 @@ export interface Subscription {
 export type PublishOptions = SignalOptions;
 
 /**
- * The one interface every transport implements. Semantics (DESIGN.md section 2), the same on
+ * The one interface every transport implements. Semantics (docs/delivery-semantics.md), the same on
  * every bus: `publish` resolves once the broker has the event and rejects (`ERR_PUBLISH_FAILED`,
  * `ERR_CLOSED`) when it cannot; subscriptions are at-least-once in consumer groups with retry,
  * backoff and dead-letter; invalid events are dead-lettered at once; handlers are idempotent by

@@ -1,5 +1,6 @@
 import type { AuditRecord, AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
+import { publishAuditDiagnostic } from '../audit/diagnostics.js';
 import { backoffDelay } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
@@ -304,6 +305,7 @@ export class DeliveryPipeline {
 /** Sends a record to a sink, logging (never throwing) when the sink fails. */
 export function safeAudit(sink: AuditSink, record: AuditRecord, rawLogger: Logger = silentLogger): void {
   const logger = safeLogger(rawLogger);
+  publishAuditDiagnostic(record);
   try {
     const result = sink.record(record);
     if (result && typeof (result as Promise<void>).then === 'function') {

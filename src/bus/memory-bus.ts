@@ -295,6 +295,7 @@ class MemorySubscription implements Subscription, Member {
   }
 
   close(closeOptions: CloseOptions = {}): Promise<void> {
+    closeOptions ??= {};
     if (this.closePromise === undefined) {
       let timeoutMs: number;
       try {
@@ -420,6 +421,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
 
   const bus: MemoryEventBus = {
     async publish(event: CloudEvent, publishOptions: PublishOptions = {}): Promise<void> {
+      publishOptions ??= {};
       if (closing !== undefined) throw closedError('publish');
       throwIfAborted(publishOptions.signal);
       const text = encodeForPublish(event, maxPayloadBytes);
@@ -447,6 +449,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
     },
 
     close(closeOptions: CloseOptions = {}): Promise<void> {
+      closeOptions ??= {};
       if (closing === undefined) {
         try {
           resolveCloseTimeout(closeOptions, closeTimeoutMs);

@@ -113,6 +113,7 @@ export class EventRouter {
    * await subscription.close();
    */
   async subscribe(bus: EventBus, options: RouterSubscribeOptions): Promise<Subscription> {
+    options ??= {} as RouterSubscribeOptions;
     if (this.routes.size === 0) {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'EventRouter.subscribe: add a route with on() before subscribing');
     }

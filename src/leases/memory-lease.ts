@@ -62,6 +62,8 @@ export function createMemoryLease(options: MemoryLeaseOptions = {}): Lease {
   };
 
   const holds = (handle: LeaseHandle, now: number): Entry | undefined => {
+    // Not a handle at all (null, a string): nobody holds through it.
+    if (typeof handle !== 'object' || handle === null) return undefined;
     const entry = live(handle.key, now);
     return entry !== undefined && entry.owner === handle.owner && entry.token === handle.token ? entry : undefined;
   };

@@ -153,6 +153,7 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
   const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
 
   const plan = async (event: CloudEvent, context: PlannerContext = {}): Promise<RefreshPlanResult> => {
+    context ??= {};
     if (event?.type !== EventTypes.TokenCheckExpiring) {
       throw new NonRetryableError(`refresh planner handles ${EventTypes.TokenCheckExpiring}, not ${String(event?.type)}`);
     }

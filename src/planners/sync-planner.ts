@@ -122,6 +122,7 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
   const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;
 
   const plan = async (event: CloudEvent, context: PlannerContext = {}): Promise<PlanResult> => {
+    context ??= {};
     if (event?.type !== EventTypes.SyncCheckDue) {
       throw new NonRetryableError(`sync planner handles ${EventTypes.SyncCheckDue}, not ${String(event?.type)}`);
     }

@@ -88,6 +88,7 @@ export function createMemorySyncTaskStore(options: MemorySyncTaskStoreOptions = 
     },
 
     async list(filter: SyncTaskFilter = {}) {
+      filter ??= {};
       const limit = assertPositiveInt('SyncTaskStore.list: limit', filter.limit ?? DEFAULT_TASK_LIST_LIMIT);
       const matches: { task: SyncTask; seq: number }[] = [];
       for (const entry of tasks.values()) {

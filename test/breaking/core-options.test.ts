@@ -99,3 +99,29 @@ describe('numbers at the edges', () => {
     expectInvalid(() => createMemoryBus({ idempotencyTtlMs: -5 }));
   });
 });
+
+describe('method calls with null options behave as with none', () => {
+  it('bus, subscription, consumer, planners, router, lease and store', async () => {
+    const { EventRouter } = await import('../../src/events/router.js');
+    const { createEvent } = await import('../../src/events/envelope.js');
+    const local = createMemoryBus();
+    const event = createEvent('integration.sync.check-due', { timestamp: new Date().toISOString() });
+    await expect(local.publish(event, null as never)).resolves.toBeUndefined();
+    const sub = await local.subscribe({ group: 'g', types: ['x'], handler: async () => {} });
+    await expect(sub.close(null as never)).resolves.toBeUndefined();
+    const routed = new EventRouter().on('x', async () => {});
+    await expect(routed.subscribe(local, null as never)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    const consumer = new SyncTaskEventConsumer({ bus: local, tokenRefresh, syncService });
+    await expect(consumer.stop(null as never)).resolves.toBeUndefined();
+    const planner = createSyncPlanner({ bus: local, findDue: () => [] });
+    await expect(planner.plan(event, null as never)).resolves.toMatchObject({ published: 0 });
+    const refresh = createRefreshPlanner({ bus: local, findExpiring: async () => ({ items: [] }) });
+    const expiring = createEvent('integration.token.check-expiring', { timestamp: new Date().toISOString(), thresholdTime: new Date().toISOString() });
+    await expect(refresh.plan(expiring, null as never)).resolves.toMatchObject({ published: 0 });
+    const lease = createMemoryLease();
+    await expect(lease.renew(null as never, 1000)).resolves.toBeNull();
+    await expect(lease.release(null as never)).resolves.toBeUndefined();
+    await expect(createMemorySyncTaskStore().list(null as never)).resolves.toEqual([]);
+    await expect(local.close(null as never)).resolves.toBeUndefined();
+  });
+});

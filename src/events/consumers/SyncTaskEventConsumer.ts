@@ -254,6 +254,7 @@ export class SyncTaskEventConsumer {
    * redelivery, which re-runs the same task). Idempotent.
    */
   stop(options: ConsumerStopOptions = {}): Promise<void> {
+    options ??= {};
     const timeoutMs = options.timeoutMs === undefined ? this.stopTimeoutMs : assertMs('timeoutMs', options.timeoutMs, 0);
     this.stopPromise ??= this.shutdown(timeoutMs);
     return this.stopPromise;

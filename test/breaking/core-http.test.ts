@@ -53,6 +53,11 @@ beforeAll(async () => {
     } else if (url === '/retry-after') {
       res.writeHead(429, { 'retry-after': String(req.headers['x-retry-after']) });
       res.end('slow down');
+    } else if (url === '/hang') {
+      // Headers never come.
+    } else if (url === '/busy') {
+      res.writeHead(503, { 'retry-after': '2' });
+      res.end();
     } else if (url === '/no-content') {
       res.writeHead(Number(req.headers['x-status']));
       res.end();
@@ -126,4 +131,36 @@ describe('createFetchHttpClient against hostile servers', () => {
       expect(response).toMatchObject({ status, text: '' });
     });
   }
+
+  describe('abort in every phase', () => {
+    it('an already aborted signal rejects with its reason and sends nothing', async () => {
+      let calls = 0;
+      const counting = createFetchHttpClient({ fetch: async () => ((calls += 1), new Response('x')) });
+      const reason = new Error('before');
+      await expect(counting.request({ url: `${base}/x`, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      expect(calls).toBe(0);
+    });
+
+    it('while waiting for headers', async () => {
+      const reason = new Error('headers');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 50);
+      await expect(client.request({ url: `${base}/hang`, signal: controller.signal })).rejects.toBe(reason);
+    });
+
+    it('during a Retry-After sleep', async () => {
+      const reason = new Error('sleep');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 100);
+      const started = Date.now();
+      await expect(client.request({ url: `${base}/busy`, signal: controller.signal })).rejects.toBe(reason);
+      expect(Date.now() - started).toBeLessThan(1900);
+    });
+
+    it('with a non-Error reason: rejects with ERR_ABORTED', async () => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort('just a string'), 30);
+      await expect(client.request({ url: `${base}/hang`, signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    });
+  });
 });

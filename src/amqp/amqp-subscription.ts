@@ -288,8 +288,8 @@ export class AmqpSubscription implements Subscription {
           headers: { ...kept, [ATTEMPT_HEADER]: attempt + 1 },
         });
       } catch (error) {
-        this.ctx.logger.error({ group: this.group, messageId: message.properties.messageId, err: summarizeError(error) }, 'could not schedule the retry; requeueing the message');
-        this.settle(generation, message, 'requeue');
+        this.ctx.logger.error({ group: this.group, messageId: message.properties.messageId, err: summarizeError(error) }, 'could not schedule the retry; requeueing the message after its backoff');
+        await this.requeueLater(generation, message, outcome.delayMs);
         return;
       }
     } else if (outcome.action === 'dead-letter') {
@@ -304,12 +304,30 @@ export class AmqpSubscription implements Subscription {
           headers: { 'x-dead-letter-reason': record.reason, 'x-group': this.group, [ATTEMPT_HEADER]: record.attempts },
         });
       } catch (error) {
-        this.ctx.logger.error({ group: this.group, messageId: message.properties.messageId, err: summarizeError(error) }, 'could not store the dead-letter record; requeueing the message');
-        this.settle(generation, message, 'requeue');
+        this.ctx.logger.error({ group: this.group, messageId: message.properties.messageId, err: summarizeError(error) }, 'could not store the dead-letter record; requeueing the message after a backoff');
+        await this.requeueLater(generation, message, this.ctx.pipeline.retryDelay(attempt));
         return;
       }
     }
     this.settle(generation, message, 'ack');
+  }
+
+  /**
+   * The fallback when the retry copy or dead-letter record could not be stored. A requeue comes
+   * straight back (and a classic queue does not count it), so without a pause a deleted retry
+   * queue or dead-letter exchange would spin the handler at full speed: declare the topology
+   * again, so the next attempt finds it, and hold the message for `delayMs` first.
+   */
+  private async requeueLater(generation: Generation, message: AmqpMessage, delayMs: number): Promise<void> {
+    if (!generation.closed) {
+      try {
+        await declareGroupTopology(generation.channel, this.ctx.names, this.types, this.ctx.settings);
+      } catch (error) {
+        this.ctx.logger.warn({ group: this.group, err: summarizeError(error) }, 'could not declare the group topology again');
+      }
+    }
+    await sleep(delayMs, this.stopReopen.signal, this.ctx.clock).catch(() => {});
+    this.settle(generation, message, 'requeue');
   }
 
   private settle(generation: Generation, message: AmqpMessage, how: 'ack' | 'requeue'): void {

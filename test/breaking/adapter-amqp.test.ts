@@ -57,13 +57,19 @@ function bus(options: Partial<AmqpBusOptions>, groups: string[]): AmqpBus {
   return b;
 }
 
+/** Takes every record from a dead-letter queue; none while the queue does not exist. */
 async function drain(queue: string): Promise<DeadLetterRecord[]> {
   const channel = await admin.createChannel();
+  channel.on('error', () => {});
   const records: DeadLetterRecord[] = [];
-  for (;;) {
-    const msg = await channel.get(queue, { noAck: true });
-    if (msg === false) break;
-    records.push(JSON.parse(msg.content.toString()) as DeadLetterRecord);
+  try {
+    for (;;) {
+      const msg = await channel.get(queue, { noAck: true });
+      if (msg === false) break;
+      records.push(JSON.parse(msg.content.toString()) as DeadLetterRecord);
+    }
+  } catch {
+    return records;
   }
   await channel.close();
   return records;
@@ -164,6 +170,49 @@ describe('AMQP bus: hostile messages', () => {
     const big = records.find((r) => r.issues?.some((i) => i.message.includes('23068672 bytes')));
     expect(big?.payload?.length).toBeLessThan(10_000);
   }, 60_000);
+});
+
+describe('AMQP bus: its own queues deleted underneath', () => {
+  for (const queueType of ['classic', 'quorum'] as const) {
+    it(`does not spin the handler when the retry queue is gone, and heals the topology (${queueType})`, async () => {
+      const c = await connection();
+      const b = bus({ connection: c, queueType, retryBaseMs: 50, retryMaxMs: 100, maxAttempts: 3 }, ['g']);
+      let calls = 0;
+      await b.subscribe({ group: 'g', types: [CHECK_DUE], handler: async () => { calls += 1; throw new Error('fail'); } });
+      const channel = await admin.createChannel();
+      await channel.deleteQueue(b.topology('g').retryQueue);
+      await channel.close();
+      const event = checkDue();
+      await b.publish(event);
+      const records = await waitFor('dead letter after maxAttempts', async () => {
+        const r = await drain(b.topology('g').deadLetterQueue);
+        return r.length > 0 ? r : undefined;
+      });
+      expect(records[0]).toMatchObject({ eventId: event.id, reason: 'max_attempts' });
+      await delay(500);
+      // Before, a classic queue requeued it at full speed: thousands of calls a second, never dead-lettered.
+      expect(calls).toBeLessThanOrEqual(4);
+    });
+  }
+
+  it('stores the dead letter once the dead-letter exchange and queue it deleted are back', async () => {
+    const c = await connection();
+    const b = bus({ connection: c, retryBaseMs: 50, retryMaxMs: 100 }, ['g']);
+    let calls = 0;
+    await b.subscribe({ group: 'g', types: [CHECK_DUE], handler: async () => { calls += 1; throw new NonRetryableError('never'); } });
+    const channel = await admin.createChannel();
+    await channel.deleteQueue(b.topology('g').deadLetterQueue);
+    await channel.deleteExchange(b.topology('g').deadLetterExchange);
+    await channel.close();
+    const event = checkDue();
+    await b.publish(event);
+    const records = await waitFor('dead letter stored', async () => {
+      const r = await drain(b.topology('g').deadLetterQueue);
+      return r.length > 0 ? r : undefined;
+    });
+    expect(records[0]).toMatchObject({ eventId: event.id, reason: 'non_retryable' });
+    expect(calls).toBeLessThanOrEqual(3);
+  });
 });
 
 describe('AMQP bus: close in every phase', () => {

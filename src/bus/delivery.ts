@@ -89,6 +89,8 @@ export type DeliveryOutcome =
     };
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
+/** Characters of an oversized payload kept in its dead-letter record. */
+const OVERSIZE_KEPT = 4096;
 
 /**
  * The transport-independent half of every subscription: decode, validate, de-duplicate, run the
@@ -230,10 +232,12 @@ export class DeliveryPipeline {
   private decode(body: InboundDelivery['body']): { ok: true; value: unknown; payload: string | undefined } | { ok: false; issues: ValidationIssue[]; payload: string } {
     if (typeof body !== 'string' && !(body instanceof Uint8Array)) return { ok: true, value: body, payload: undefined };
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    const text = typeof body === 'string' ? body : textDecoder.decode(body);
     if (size > this.bus.maxPayloadBytes) {
-      return { ok: false, payload: text, issues: [{ path: '', message: `payload is ${size} bytes; the limit is ${this.bus.maxPayloadBytes}` }] };
+      // Keep only the start: a record holding the whole oversized body would defeat the limit.
+      const head = typeof body === 'string' ? body.slice(0, OVERSIZE_KEPT) : textDecoder.decode(body.subarray(0, OVERSIZE_KEPT));
+      return { ok: false, payload: `${head}…`, issues: [{ path: '', message: `payload is ${size} bytes; the limit is ${this.bus.maxPayloadBytes}` }] };
     }
+    const text = typeof body === 'string' ? body : textDecoder.decode(body);
     try {
       return { ok: true, value: safeJsonParse(text), payload: text };
     } catch {

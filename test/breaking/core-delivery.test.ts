@@ -220,3 +220,23 @@ describe('hooks that throw, reject or hang', () => {
     await expect(bus.subscribe({ group: 'late', types: ['integration.sync.check-due'], handler: async () => {} })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
 });
+
+describe('oversized payloads', () => {
+  it('a 10 MB payload is dead-lettered with only its start kept (memory and the hook)', async () => {
+    const { createMemoryBroker } = await import('../../src/bus/memory-bus.js');
+    const broker = createMemoryBroker();
+    const hooked: unknown[] = [];
+    const bus = createMemoryBus({ broker, onDeadLetter: (r) => void hooked.push(r) });
+    buses.push(bus);
+    let calls = 0;
+    await bus.subscribe({ group: 'g', types: ['integration.sync.check-due'], handler: async () => void (calls += 1) });
+    broker.publishRaw('integration.sync.check-due', `{"data":"${'a'.repeat(10 * 1024 * 1024)}"}`);
+    broker.publishRaw('integration.sync.check-due', new Uint8Array(10 * 1024 * 1024).fill(0x61));
+    await until(() => bus.deadLetters().length === 2);
+    for (const record of [...bus.deadLetters(), ...hooked]) {
+      expect((record as { reason: string }).reason).toBe('unparsable');
+      expect(((record as { payload?: string }).payload ?? '').length).toBeLessThanOrEqual(4097);
+    }
+    expect(calls).toBe(0);
+  });
+});

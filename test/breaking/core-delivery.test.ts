@@ -240,3 +240,39 @@ describe('oversized payloads', () => {
     expect(calls).toBe(0);
   });
 });
+
+describe('concurrency edges', () => {
+  for (const concurrency of [1, 10_000]) {
+    it(`concurrency ${concurrency}: 2000 events handled exactly once each`, async () => {
+      const bus = createMemoryBus();
+      buses.push(bus);
+      const seen = new Map<string, number>();
+      let active = 0;
+      let peak = 0;
+      await bus.subscribe({
+        group: 'g',
+        types: ['integration.sync.check-due'],
+        concurrency,
+        handler: async (event) => {
+          active += 1;
+          peak = Math.max(peak, active);
+          await new Promise((r) => setImmediate(r));
+          seen.set(event.id, (seen.get(event.id) ?? 0) + 1);
+          active -= 1;
+        },
+      });
+      await Promise.all(Array.from({ length: 2000 }, () => bus.publish(checkDue())));
+      await until(() => seen.size === 2000, 20_000);
+      expect([...seen.values()].every((n) => n === 1)).toBe(true);
+      expect(peak).toBeLessThanOrEqual(concurrency);
+    });
+  }
+
+  it('concurrency 0, -1, 1.5 and 10001 are refused with ERR_INVALID_OPTION', async () => {
+    const bus = createMemoryBus();
+    buses.push(bus);
+    for (const concurrency of [0, -1, 1.5, 10_001, Number.NaN]) {
+      await expect(bus.subscribe({ group: 'g', types: ['x'], handler: async () => {}, concurrency })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    }
+  });
+});

@@ -142,3 +142,18 @@ describe('createEvent with hostile options and data', () => {
     await bus.close();
   });
 });
+
+describe('property: parseEvent never throws', () => {
+  it('for any value, any text and any bytes', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(fc.oneof(fc.anything({ withBigInt: true, withMap: true, withSet: true, withObjectString: true, withNullPrototype: true, withTypedArray: true, withSparseArray: true }), fc.string(), fc.uint8Array()), (value) => {
+        const result = parseEvent(value as object);
+        expect(typeof result.ok).toBe('boolean');
+        const wrapped = parseEvent({ specversion: '1.0', id: 'x', source: 's', type: EventTypes.WebhookReceived, data: value });
+        expect(typeof wrapped.ok).toBe('boolean');
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

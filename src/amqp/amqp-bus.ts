@@ -124,6 +124,8 @@ class AmqpEventBus implements AmqpBus {
   /** Every connection `connect` gave us that is not known closed: the bus closes them. */
   private readonly owned = new Set<AmqpConnection>();
   private readonly detachers = new Map<AmqpConnection, () => void>();
+  /** Aborted by close(): publishes and subscribes waiting for a connection give up then. */
+  private readonly closeSignal = new AbortController();
 
   constructor(options: AmqpBusOptions) {
     const given = options?.connection as Partial<AmqpConnection> | undefined;
@@ -251,10 +253,13 @@ class AmqpEventBus implements AmqpBus {
 
   private async doClose(options: CloseOptions): Promise<void> {
     this.closed = true;
+    this.closeSignal.abort(new IntegrationSyncError('ERR_CLOSED', 'the AMQP bus closed while connecting; create a new bus'));
     // Subscriptions first: their last retries and dead-letters still need the publish channel.
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close(options)));
     await this.publisher.close();
-    await this.connecting?.catch(() => {});
+    // A connect() that never settles (a broker host that drops packets) must not hold close();
+    // should it resolve later, the connection is closed as soon as it arrives.
+    if (this.connecting) await settleWithin(this.connecting);
     for (const detach of this.detachers.values()) detach();
     this.detachers.clear();
     // Only what `connect` gave us is ours to close; a host's `connection` stays open.
@@ -288,7 +293,7 @@ class AmqpEventBus implements AmqpBus {
         this.connecting = undefined;
       }
     })();
-    return this.connecting;
+    return untilClosed(this.connecting, this.closeSignal.signal);
   }
 
   private adopt(connection: AmqpConnection, owned: boolean): void {
@@ -335,6 +340,25 @@ function assertAmqpName(name: string, value: string, suffix = ''): string {
     );
   }
   return value;
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts. */
+function untilClosed<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function isConnection(value: unknown): value is AmqpConnection {

@@ -236,6 +236,31 @@ describe('AMQP bus: close in every phase', () => {
     await waitFor('the host connection keeps only its own channel', () => openChannels(c) === 1);
   });
 
+  it('close() while connect() has not settled: pending publish and subscribe reject ERR_CLOSED, a late connection is closed', async () => {
+    // A broker host that drops packets: the TCP connect hangs for minutes.
+    const never = createAmqpBus({ connect: () => new Promise<never>(() => {}), exchange: `brk-amqp-never-${suffix()}` });
+    const publishing = never.publish(checkDue()).then(() => 'published', (e: { code?: string }) => e.code);
+    const subscribing = never.subscribe({ group: 'g', types: [CHECK_DUE], handler: async () => {} }).then(() => 'subscribed', (e: { code?: string }) => e.code);
+    await delay(50);
+    const closed = await Promise.race([never.close().then(() => 'closed'), delay(12_000).then(() => 'hung')]);
+    expect(closed).toBe('closed');
+    expect(await Promise.race([publishing, delay(2_000).then(() => 'pending')])).toBe('ERR_CLOSED');
+    expect(await Promise.race([subscribing, delay(2_000).then(() => 'pending')])).toBe('ERR_CLOSED');
+
+    let arrive!: (c: Connection) => void;
+    const late = createAmqpBus({ connect: () => new Promise<Connection>((resolve) => (arrive = resolve)), exchange: `brk-amqp-late-${suffix()}` });
+    const latePublish = late.publish(checkDue()).then(() => 'published', (e: { code?: string }) => e.code);
+    await delay(50);
+    const closing = late.close();
+    const c = await amqplib.connect(URL);
+    c.on('error', () => {});
+    const gone = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    arrive(c);
+    await closing;
+    expect(await latePublish).toBe('ERR_CLOSED');
+    await Promise.race([gone, delay(5_000).then(() => { throw new Error('late connection left open'); })]);
+  });
+
   it('a child process that used the bus in every phase exits by itself after close()', async () => {
     const { code, out } = await runExitChild('amqp', [`brk-amqp-exit-${suffix()}`]);
     expect(out).toContain('closed');

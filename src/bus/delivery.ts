@@ -2,7 +2,7 @@ import type { AuditRecord, AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
 import { publishAuditDiagnostic } from '../audit/diagnostics.js';
 import { backoffDelay } from '../core/abort.js';
-import type { Clock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, isNonRetryable, summarizeError, type ErrorSummary } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -111,6 +111,7 @@ export class DeliveryPipeline {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly onDeadLetter: DeadLetterHandler | undefined;
+  private readonly hookTimeoutMs: number;
   private readonly inFlight = new Set<string>();
 
   constructor(subscribe: SubscribeOptions, bus: BusOptions = {}) {
@@ -137,6 +138,8 @@ export class DeliveryPipeline {
     this.logger = safeLogger(bus.logger ?? silentLogger);
     this.clock = bus.clock ?? systemClock;
     this.onDeadLetter = bus.onDeadLetter;
+    // At least a second, so a close deadline of 0 does not cut every hook short.
+    this.hookTimeoutMs = Math.max(1000, bus.closeTimeoutMs ?? 10_000);
   }
 
   /** Decides what to do with one delivery. Never throws. */
@@ -261,10 +264,22 @@ export class DeliveryPipeline {
     this.emitAuditRaw({ kind: 'event.dead-lettered', outcome: record.reason, ...base });
     this.logger.error({ group: this.group, eventType: record.type, eventId: record.eventId, reason: record.reason, attempts: record.attempts, err: record.error }, 'event dead-lettered');
     if (this.onDeadLetter) {
+      // Bounded by the close deadline: a hook that never settles must not hold the dead letter
+      // (and the member's slot) forever.
+      let timer: TimerHandle | undefined;
+      const limitMs = this.hookTimeoutMs;
       try {
-        await this.onDeadLetter(record);
+        const gaveUp = await Promise.race([
+          Promise.resolve(this.onDeadLetter(record)).then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = this.clock.setTimeout(() => resolve(true), limitMs);
+          }),
+        ]);
+        if (gaveUp) this.logger.error({ group: this.group, eventId: record.eventId, timeoutMs: limitMs }, 'onDeadLetter hook did not settle; going on without it');
       } catch (error) {
         this.logger.error({ group: this.group, err: summarizeError(error) }, 'onDeadLetter hook failed');
+      } finally {
+        if (timer !== undefined) this.clock.clearTimeout(timer);
       }
     }
     return { action: 'dead-letter', record };

@@ -276,3 +276,23 @@ describe('concurrency edges', () => {
     }
   });
 });
+
+describe('an onDeadLetter hook that never settles', () => {
+  it('does not hold the dead letter (or the member) forever', async () => {
+    const bus = createMemoryBus({ maxAttempts: 1, closeTimeoutMs: 100, onDeadLetter: () => new Promise<void>(() => {}) });
+    buses.push(bus);
+    let calls = 0;
+    await bus.subscribe({
+      group: 'g',
+      types: ['integration.sync.check-due'],
+      handler: async () => {
+        calls += 1;
+        throw new Error('always');
+      },
+    });
+    await bus.publish(checkDue());
+    await bus.publish(checkDue());
+    await until(() => bus.deadLetters().length === 2, 5000);
+    expect(calls).toBe(2);
+  });
+});

@@ -35,7 +35,7 @@ beforeAll(async () => {
   // Another origin: same port, different host name.
   otherOrigin = otherBase.replace('127.0.0.1', 'localhost');
   main = http.createServer((req, res) => {
-    const url = req.url ?? '';
+    const url = (req.url ?? '').split('?')[0] ?? '';
     if (url.startsWith('/redirect/')) {
       res.writeHead(Number(url.split('/')[2]), { location: `${otherOrigin}/landed${url}` });
       res.end();
@@ -161,6 +161,33 @@ describe('createFetchHttpClient against hostile servers', () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort('just a string'), 30);
       await expect(client.request({ url: `${base}/hang`, signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    });
+  });
+
+  describe('errors never carry credentials, query strings or bodies', () => {
+    const CANARY = 'CANARYhttp0123456789abcdef';
+    function flatten(error: unknown): string {
+      const parts: unknown[] = [];
+      let current: unknown = error;
+      for (let i = 0; i < 10 && current !== undefined && current !== null; i += 1) {
+        const e = current as { name?: unknown; message?: unknown; details?: unknown; stack?: unknown; cause?: unknown };
+        parts.push({ name: e.name, message: e.message, details: e.details, stack: e.stack });
+        current = e.cause;
+      }
+      return JSON.stringify(parts);
+    }
+    const secretClient = createFetchHttpClient({ headers: { authorization: `Bearer ${CANARY}` }, retries: 1, retryBaseMs: 1, retryMaxMs: 1, timeoutMs: 200 });
+
+    it('network error (refused), timeout, oversized body and a bad URL', async () => {
+      const refused = await secretClient.request({ method: 'POST', url: `http://127.0.0.1:1/x?token=${CANARY}`, body: { secret: CANARY } }).catch((e: unknown) => e);
+      const timeout = await secretClient.request({ url: `${base}/hang?token=${CANARY}` }).catch((e: unknown) => e);
+      const big = await createFetchHttpClient({ maxResponseBytes: 10, headers: { 'x-api-key': CANARY } }).request({ url: `${base}/bomb?key=${CANARY}` }).catch((e: unknown) => e);
+      const badUrl = await secretClient.request({ url: `not a url ${CANARY}` }).catch((e: unknown) => e);
+      const badHeader = await secretClient.request({ url: `${base}/x`, headers: { authorization: `Bearer ${CANARY}\r\nx: y` } }).catch((e: unknown) => e);
+      for (const error of [refused, timeout, big, badUrl, badHeader]) {
+        expect(isIntegrationSyncError(error)).toBe(true);
+        expect(flatten(error)).not.toContain(CANARY);
+      }
     });
   });
 });

@@ -157,8 +157,8 @@ export class DeliveryPipeline {
           reason: 'invalid',
           issues: result.issues,
           payload: decoded.payload,
-          ...(typeof raw?.type === 'string' ? { type: raw.type } : {}),
-          ...(typeof raw?.id === 'string' ? { eventId: raw.id } : {}),
+          ...readStringField(raw, 'type', 'type'),
+          ...readStringField(raw, 'id', 'eventId'),
           attempts: attempt,
         },
         'event.rejected',
@@ -318,6 +318,16 @@ export class DeliveryPipeline {
       ...(input.reasonText !== undefined ? { reason: input.reasonText.slice(0, 500) } : {}),
     };
     safeAudit(this.audit, record, this.logger);
+  }
+}
+
+/** `{ [as]: value[key] }` when it is a string; `{}` otherwise, also when reading it throws (a getter, a Proxy). */
+function readStringField(value: unknown, key: string, as: string): Record<string, string> {
+  try {
+    const field = (value as Record<string, unknown> | null | undefined)?.[key];
+    return typeof field === 'string' ? { [as]: field } : {};
+  } catch {
+    return {};
   }
 }
 

@@ -218,13 +218,18 @@ export interface EventSubject {
 
 /** Reads {@link EventSubject} fields from any event's data, ignoring non-string values. */
 export function eventSubject(event: { data?: unknown } | undefined): EventSubject {
-  const data = event?.data;
-  if (typeof data !== 'object' || data === null) return {};
-  const record = data as Record<string, unknown>;
   const out: EventSubject = {};
-  for (const key of ['integrationId', 'connectionId', 'tenantId'] as const) {
-    const value = record[key];
-    if (typeof value === 'string') out[key] = value;
+  // Rejected payloads reach here too: a getter or Proxy trap that throws just leaves a field out.
+  try {
+    const data = event?.data;
+    if (typeof data !== 'object' || data === null) return {};
+    const record = data as Record<string, unknown>;
+    for (const key of ['integrationId', 'connectionId', 'tenantId'] as const) {
+      const value = record[key];
+      if (typeof value === 'string') out[key] = value;
+    }
+  } catch {
+    // Keep what was read.
   }
   return out;
 }

@@ -296,3 +296,53 @@ describe('an onDeadLetter hook that never settles', () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('DeliveryPipeline.process with an already-decoded hostile body', () => {
+  const bodies: Record<string, () => object> = {
+    'getters that throw on type, id and data': () => ({
+      specversion: '1.0',
+      source: 's',
+      get type(): string {
+        throw new Error('type');
+      },
+      get id(): string {
+        throw new Error('id');
+      },
+      get data(): unknown {
+        throw new Error('data');
+      },
+    }),
+    'invalid envelope whose data getters throw': () => ({
+      specversion: '2.0',
+      id: 'x',
+      type: 'integration.sync.check-due',
+      data: {
+        get integrationId(): string {
+          throw new Error('integrationId');
+        },
+      },
+    }),
+    'a Proxy': () =>
+      new Proxy(
+        {},
+        {
+          get() {
+            throw new Error('get');
+          },
+          ownKeys() {
+            throw new Error('ownKeys');
+          },
+          getOwnPropertyDescriptor() {
+            throw new Error('descriptor');
+          },
+        },
+      ),
+  };
+  for (const [name, make] of Object.entries(bodies)) {
+    it(`${name}: dead-lettered as invalid, never throws`, async () => {
+      const pipeline = new DeliveryPipeline({ group: 'g', types: ['integration.sync.check-due'], handler: async () => {} }, { audit: { record: () => {} } });
+      const outcome = await pipeline.process({ body: make(), attempt: 1 });
+      expect(outcome.action).toBe('dead-letter');
+    });
+  }
+});

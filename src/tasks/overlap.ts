@@ -83,6 +83,7 @@ export class SyncOverlapRunner {
   readonly policy: OverlapPolicy;
   private readonly runFn: OverlapRunFn;
   private readonly states = new Map<string, KeyState>();
+  private readonly held = new WeakMap<SyncTask, Promise<void>>();
 
   constructor(options: SyncOverlapRunnerOptions) {
     const policy = options.policy ?? 'coalesce';
@@ -152,8 +153,20 @@ export class SyncOverlapRunner {
       await this.runFn(task, signal);
       return { outcome: 'ran', task };
     } finally {
-      this.next(key, state);
+      const held = this.held.get(task);
+      this.held.delete(task);
+      if (held === undefined) this.next(key, state);
+      else void held.then(() => this.next(key, state));
     }
+  }
+
+  /**
+   * Keeps `task`'s key busy after its `run` settles, until `until` settles: for a sync that was
+   * given up on (timeout, lost lease) but ignores its signal, so the next one cannot run beside it.
+   * Call it from `run`, before it settles.
+   */
+  holdKeyUntil(task: SyncTask, until: Promise<unknown>): void {
+    this.held.set(task, until.then(() => undefined, () => undefined));
   }
 
   private next(key: string, state: KeyState): void {

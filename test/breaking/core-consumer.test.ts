@@ -181,3 +181,37 @@ describe('SyncTaskEventConsumer under attack', () => {
     expect(everything).not.toContain(canary);
   });
 });
+
+describe('a sync that ignores its signal past syncTimeoutMs', () => {
+  it('never overlaps itself for one integration and tenant (retries wait for it to return)', async () => {
+    let active = 0;
+    let peak = 0;
+    const { bus, consumer } = await setup({
+      syncTimeoutMs: 40,
+      execute: async () => {
+        active += 1;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 150));
+        active -= 1;
+      },
+    });
+    for (let i = 0; i < 3; i += 1) await bus.publish(scheduled('int-timeout'));
+    await until(() => bus.deadLetters().length >= 1, 15_000);
+    expect(peak).toBe(1);
+    const tasks = await consumer.store.list();
+    expect(tasks.some((t) => t.error === 'ERR_SYNC_TIMEOUT')).toBe(true);
+  });
+
+  it('stop() does not wait for such a sync past its deadline', async () => {
+    const { bus, consumer, runs } = await setup({
+      syncTimeoutMs: 20,
+      execute: () => new Promise<void>(() => {}),
+    });
+    await bus.publish(scheduled('int-hung'));
+    await until(() => runs.length === 1);
+    await new Promise((r) => setTimeout(r, 60));
+    const started = Date.now();
+    await consumer.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});

@@ -393,14 +393,21 @@ export class SyncTaskEventConsumer {
       filters: task.filters,
     });
     let result: void | Record<string, unknown>;
+    let work: Promise<void | Record<string, unknown>> | undefined;
     try {
-      result = await untilAborted(Promise.resolve().then(() => this.syncService.execute(structuredClone(running), { signal: runSignal })), runSignal);
+      work = Promise.resolve().then(() => this.syncService.execute(structuredClone(running), { signal: runSignal }));
+      result = await untilAborted(work, runSignal);
     } catch (error) {
       const text = signal.aborted ? taskErrorText(abortReason(signal)) : describe(error);
       await this.transition(running, 'failed', { finishedAt: this.now(), error: text }, text).catch((storeError: unknown) => {
         this.logger.error({ taskId: task.id, err: summarizeError(storeError) }, 'could not record the failed task');
       });
       this.logger.warn({ taskId: task.id, integrationId: task.integrationId, tenantId: task.tenantId, error: text }, 'sync failed');
+      if (work !== undefined && runSignal.aborted && !signal.aborted) {
+        // Timed out or lost its lease but ignores the signal: the event fails now, but the key stays
+        // busy in this process until the sync returns, or its retry would run beside it.
+        this.runner.holdKeyUntil(task, work.then(() => {}, () => {}));
+      }
       if (signal.aborted) throw abortReason(signal);
       const message = `sync task ${task.id} for ${task.integrationId}/${task.tenantId} failed: ${text}`;
       if (isNonRetryable(error)) throw new NonRetryableError(message, { details: { taskId: task.id, error: text } });

@@ -138,6 +138,32 @@ export function itemSubject(item: unknown): EventSubject {
 }
 
 /**
+ * Walks a host iterable, rejecting with the signal's reason as soon as it aborts even while an
+ * async cursor's `next()` hangs; the cursor's `return()` is then called without waiting on it.
+ * @internal
+ */
+export async function* abortable<T>(source: Iterable<T> | AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  if (!(Symbol.asyncIterator in source)) {
+    yield* source as Iterable<T>;
+    return;
+  }
+  const iterator = (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const step = await untilAborted(iterator.next(), signal);
+      if (step.done === true) {
+        finished = true;
+        return;
+      }
+      yield step.value;
+    }
+  } finally {
+    if (!finished) void Promise.resolve().then(() => iterator.return?.()).catch(() => {});
+  }
+}
+
+/**
  * Settles with `work`, or rejects with the signal's reason as soon as it aborts, for host lookups
  * that ignore their signal (the shutdown must not wait on them).
  * @internal

@@ -11,6 +11,7 @@ import { assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_M
 import { createEvent, type CloudEvent } from '../events/envelope.js';
 import { EventTypes, syncCheckDueSchema } from '../events/schemas.js';
 import {
+  abortable,
   asIterable,
   auditSkipped,
   deriveId,
@@ -143,7 +144,7 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
     // Whatever ends the walk (abort, a host error), publishes already started finish first.
     try {
       const found = asIterable<DueIntegration>(await untilAborted(findDue(at, { signal }), signal), 'findDue');
-      for await (const raw of found) {
+      for await (const raw of abortable(found, signal)) {
         throwIfAborted(signal);
         const subject = itemSubject(raw);
         const item = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<DueIntegration>;

@@ -87,6 +87,25 @@ describe('sync planner with hostile host functions', () => {
   });
 });
 
+describe('sync planner: an async cursor that hangs', () => {
+  it('plan rejects with the abort reason instead of waiting on the cursor forever', async () => {
+    const { bus, published } = recordingBus();
+    const planner = createSyncPlanner({
+      bus,
+      findDue: () =>
+        (async function* () {
+          yield { integrationId: 'a', tenantId: 't' };
+          await new Promise(() => {});
+        })(),
+    });
+    const controller = new AbortController();
+    const pending = planner.plan(checkDue(), { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('shutdown')), 30);
+    await expect(pending).rejects.toThrow('shutdown');
+    expect(published).toHaveLength(1);
+  });
+});
+
 describe('refresh planner with hostile host functions', () => {
   const pages: Record<string, () => unknown> = {
     'throws synchronously': () => {

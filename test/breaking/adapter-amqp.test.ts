@@ -292,7 +292,7 @@ describe('AMQP bus: the socket destroyed under load', () => {
     let killing = true;
     let kills = 0;
     const killer = (async () => {
-      while (killing) {
+      while (killing || kills < 3) {
         await delay(150 + Math.random() * 150);
         const current = opened.at(-1) as unknown as { connection?: { stream?: { destroy(e: Error): void; destroyed?: boolean } } } | undefined;
         const stream = current?.connection?.stream;
@@ -318,6 +318,10 @@ describe('AMQP bus: the socket destroyed under load', () => {
     }
     killing = false;
     await killer;
+    // One more after the last kill, so the reconnect after it is exercised too.
+    const more = checkDue();
+    await waitFor('publish after the last kill', () => b.publish(more).then(() => true, () => false));
+    ids.push(more.id);
     expect(kills).toBeGreaterThan(2);
     await waitFor('every event handled', () => ids.every((id) => handled.has(id)), 40_000);
   }, 60_000);

@@ -1,5 +1,4 @@
 export * from './errors.js';
-export * from './options.js';
 export * from './clock.js';
-export * from './logger.js';
+export { childLogger, silentLogger, type LogFn, type Logger } from './logger.js';
 export * from './abort.js';

@@ -27,7 +27,7 @@ export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error
 
 /**
  * Returns `logger.child(bindings)` where the logger supports it, else the logger itself, made safe
- * with {@link safeLogger}. Throws `ERR_INVALID_OPTION` when `logger` lacks one of the four methods,
+ * so a logger that throws can never break the library. Throws `ERR_INVALID_OPTION` when `logger` lacks one of the four methods,
  * so a wrong `logger` option fails at construction, not at the first log line.
  */
 export function childLogger(logger: Logger, bindings: Record<string, unknown>): Logger {

@@ -1,4 +1,10 @@
 export * from './types.js';
 export * from './memory-task-store.js';
-export * from './overlap.js';
-export * from './task-error.js';
+export {
+  OVERLAP_POLICIES,
+  SyncOverlapRunner,
+  type OverlapOutcome,
+  type OverlapPolicy,
+  type OverlapRunFn,
+  type SyncOverlapRunnerOptions,
+} from './overlap.js';

@@ -10,7 +10,6 @@ import {
   EventTypes,
   isIntegrationSyncError,
   SyncTaskEventConsumer,
-  taskErrorText,
   type AuditRecord,
   type CloudEvent,
   type ConnectionRefreshRequest,
@@ -21,6 +20,7 @@ import {
   type SyncTask,
   type SyncTaskEventConsumerOptions,
 } from '../../src/index.js';
+import { taskErrorText } from '../../src/tasks/task-error.js';
 
 const SECRET = 'sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 

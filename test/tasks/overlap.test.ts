@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SyncOverlapRunner, sameScope, type OverlapOutcome, type SyncTask } from '../../src/index.js';
+import { SyncOverlapRunner, type OverlapOutcome, type SyncTask } from '../../src/index.js';
+import { sameScope } from '../../src/tasks/overlap.js';
 
 let n = 0;
 function task(integrationId = 'int', tenantId = 't', scope: Partial<SyncTask> = {}): SyncTask {

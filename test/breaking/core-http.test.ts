@@ -190,4 +190,29 @@ describe('createFetchHttpClient against hostile servers', () => {
       }
     });
   });
+
+  describe('a custom fetch that ignores its signal', () => {
+    it('still times out each attempt', async () => {
+      let calls = 0;
+      const stuck = createFetchHttpClient({ timeoutMs: 100, retries: 1, retryBaseMs: 1, retryMaxMs: 1, fetch: () => ((calls += 1), new Promise<Response>(() => {})) });
+      const error = await stuck.request({ url: `${base}/x` }).catch((e: unknown) => e);
+      expect(isIntegrationSyncError(error, 'ERR_HTTP_TIMEOUT')).toBe(true);
+      expect(calls).toBe(2);
+    });
+
+    it('still times out a body stream that never ends', async () => {
+      const endless = new ReadableStream<Uint8Array>({ pull: () => new Promise<void>(() => {}) });
+      const stuck = createFetchHttpClient({ timeoutMs: 100, retries: 0, fetch: async () => new Response(endless, { status: 200 }) });
+      const error = await stuck.request({ url: `${base}/x` }).catch((e: unknown) => e);
+      expect(isIntegrationSyncError(error, 'ERR_HTTP_TIMEOUT')).toBe(true);
+    });
+
+    it('still rejects with the caller reason on abort', async () => {
+      const stuck = createFetchHttpClient({ timeoutMs: 5000, fetch: () => new Promise<Response>(() => {}) });
+      const reason = new Error('caller');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 30);
+      await expect(stuck.request({ url: `${base}/x`, signal: controller.signal })).rejects.toBe(reason);
+    });
+  });
 });

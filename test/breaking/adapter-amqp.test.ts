@@ -57,21 +57,28 @@ function bus(options: Partial<AmqpBusOptions>, groups: string[]): AmqpBus {
   return b;
 }
 
-/** Takes every record from a dead-letter queue; none while the queue does not exist. */
+/**
+ * Takes every record from a dead-letter queue; none while the queue does not exist. On a
+ * connection of its own: a basic.get racing a quorum queue being re-declared can make RabbitMQ
+ * close the whole connection (541 noproc).
+ */
 async function drain(queue: string): Promise<DeadLetterRecord[]> {
-  const channel = await admin.createChannel();
-  channel.on('error', () => {});
   const records: DeadLetterRecord[] = [];
+  const c = await amqplib.connect(URL);
+  c.on('error', () => {});
   try {
+    const channel = await c.createChannel();
+    channel.on('error', () => {});
     for (;;) {
       const msg = await channel.get(queue, { noAck: true });
       if (msg === false) break;
       records.push(JSON.parse(msg.content.toString()) as DeadLetterRecord);
     }
   } catch {
-    return records;
+    // Missing queue (or the race above): whatever was taken so far.
+  } finally {
+    await c.close().catch(() => {});
   }
-  await channel.close();
   return records;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { abortReason, throwIfAborted } from '../core/abort.js';
+import { raceSignal, throwIfAborted } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { closeChannel } from './close-channel.js';
@@ -50,7 +50,7 @@ export class ConfirmPublisher {
       throw new IntegrationSyncError('ERR_PUBLISH_FAILED', `publish to ${target} failed: could not open a confirm channel (${summarizeError(cause).message}); check the connection`, { cause });
     }
     // Back-pressure: wait out a full write buffer instead of growing it without bound.
-    while (open.drain && !open.closed) await withSignal(open.drain, signal);
+    while (open.drain && !open.closed) await raceSignal(open.drain, signal);
     throwIfAborted(signal);
     const publishId = options.mandatory ? randomUUID() : undefined;
     const props: AmqpPublishOptions = publishId ? { ...options, headers: { ...options.headers, [PUBLISH_ID_HEADER]: publishId } } : options;
@@ -75,7 +75,7 @@ export class ConfirmPublisher {
         fail(error);
       }
     });
-    await withSignal(confirmed, signal);
+    await raceSignal(confirmed, signal);
   }
 
   /** Closes the channel. Publishes still waiting for a confirm fail with `ERR_PUBLISH_FAILED`. Idempotent. */
@@ -139,29 +139,3 @@ function waitForDrain(open: OpenChannel): Promise<void> {
   });
 }
 
-/** Races `promise` against `signal` without leaving a listener behind. */
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      promise.catch(() => {});
-      reject(abortReason(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      promise.catch(() => {});
-      reject(abortReason(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}

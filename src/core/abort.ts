@@ -50,3 +50,35 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
   return Math.floor(random() * exp);
 }
+
+/**
+ * Settles with `work`, or rejects with the signal's reason as soon as the signal aborts, for
+ * work that does not take a signal itself (a client call, a host callback). The abort listener
+ * is removed either way, and a `work` left behind by an abort has its rejection handled, so it
+ * can never surface as an unhandled rejection.
+ */
+export function raceSignal<T>(work: T | Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  const promise = Promise.resolve(work);
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(abortReason(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => {});
+      reject(abortReason(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

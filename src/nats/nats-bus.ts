@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { abortReason, throwIfAborted } from '../core/abort.js';
+import { abortReason, raceSignal, throwIfAborted } from '../core/abort.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger } from '../core/logger.js';
@@ -195,8 +195,8 @@ class NatsBus implements NatsEventBus {
     const text = encodeForPublish(event, this.maxPayloadBytes);
     const subject = this.eventSubject(event.type, 'ERR_PUBLISH_FAILED');
     try {
-      await withSignal(this.ensureStream(), options.signal);
-      const ack = await withSignal(this.js.publish(subject, text, { msgID: event.id }), options.signal);
+      await raceSignal(this.ensureStream(), options.signal);
+      const ack = await raceSignal(this.js.publish(subject, text, { msgID: event.id }), options.signal);
       if (ack.duplicate) this.logger.debug({ eventType: event.type, eventId: event.id }, 'event already in the stream (same id); stored once');
     } catch (error) {
       if (options.signal?.aborted) throw abortReason(options.signal);
@@ -473,25 +473,6 @@ class NatsBus implements NatsEventBus {
   }
 }
 
-/** Resolves or rejects with `promise`, or rejects with the signal's reason first. */
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  throwIfAborted(signal);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 function isCode(error: unknown, ...codes: number[]): boolean {
   const code = (error as { code?: unknown } | null)?.code;

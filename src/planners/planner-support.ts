@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AuditSink } from '../audit/types.js';
 import { safeAudit } from '../bus/delivery.js';
 import type { EventBus, Subscription } from '../bus/types.js';
-import { abortReason } from '../core/abort.js';
+import { raceSignal } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { IntegrationSyncError, isIntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -151,7 +151,7 @@ export async function* abortable<T>(source: Iterable<T> | AsyncIterable<T>, sign
   let finished = false;
   try {
     for (;;) {
-      const step = await untilAborted(iterator.next(), signal);
+      const step = await raceSignal(iterator.next(), signal);
       if (step.done === true) {
         finished = true;
         return;
@@ -163,35 +163,6 @@ export async function* abortable<T>(source: Iterable<T> | AsyncIterable<T>, sign
   }
 }
 
-/**
- * Settles with `work`, or rejects with the signal's reason as soon as it aborts, for host lookups
- * that ignore their signal (the shutdown must not wait on them).
- * @internal
- */
-export function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal): Promise<T> {
-  const promise = Promise.resolve(work);
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(abortReason(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      promise.catch(() => {});
-      reject(abortReason(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 /**
  * Logs and audits every failed publish and returns the error that makes the bus retry the check.

@@ -1,7 +1,7 @@
 import type { AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
 import type { EventBus, Subscription } from '../bus/types.js';
-import { throwIfAborted } from '../core/abort.js';
+import { raceSignal, throwIfAborted } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, NonRetryableError } from '../core/errors.js';
@@ -17,7 +17,6 @@ import {
   invalidReason,
   itemSubject,
   PublishQueue,
-  untilAborted,
   subscribePlanner,
   type PlanResult,
   type PlannerContext,
@@ -183,7 +182,7 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
           truncated = 'max_pages';
           break;
         }
-        const page = await untilAborted(findExpiring(threshold, { cursor, limit: pageSize, signal }), signal);
+        const page = await raceSignal(findExpiring(threshold, { cursor, limit: pageSize, signal }), signal);
         pages += 1;
         if (typeof page !== 'object' || page === null || !Array.isArray(page.items)) {
           throw new IntegrationSyncError('ERR_INVALID_OPTION', 'findExpiring must resolve to { items: [...], nextCursor? }', { details: { page: pages } });

@@ -1,7 +1,7 @@
 import type { AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
 import type { EventBus, Subscription } from '../bus/types.js';
-import { throwIfAborted } from '../core/abort.js';
+import { raceSignal, throwIfAborted } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, NonRetryableError } from '../core/errors.js';
@@ -19,7 +19,6 @@ import {
   invalidReason,
   itemSubject,
   PublishQueue,
-  untilAborted,
   subscribePlanner,
   type PlanResult,
   type PlannerContext,
@@ -143,7 +142,7 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
 
     // Whatever ends the walk (abort, a host error), publishes already started finish first.
     try {
-      const found = asIterable<DueIntegration>(await untilAborted(findDue(at, { signal }), signal), 'findDue');
+      const found = asIterable<DueIntegration>(await raceSignal(findDue(at, { signal }), signal), 'findDue');
       for await (const raw of abortable(found, signal)) {
         throwIfAborted(signal);
         const subject = itemSubject(raw);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { abortReason, throwIfAborted } from '../core/abort.js';
+import { abortReason, raceSignal, throwIfAborted } from '../core/abort.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
 import { childLogger, silentLogger } from '../core/logger.js';
@@ -151,7 +151,7 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
     const added = client.xadd(redisStreamKey(prefix, event.type), 'MAXLEN', '~', maxLen, '*', EVENT_FIELD, payload);
     try {
       // An abort stops the wait, not the write: the event may still land (a duplicate, never a loss).
-      await raceAbort(added, signal);
+      await raceSignal(added, signal);
     } catch (cause) {
       if (signal?.aborted) throw abortReason(signal);
       throw new IntegrationSyncError('ERR_PUBLISH_FAILED', `publish: Redis did not take ${event.type}; check the connection and retry`, {
@@ -223,20 +223,3 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
   };
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}

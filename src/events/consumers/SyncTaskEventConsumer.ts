@@ -2,7 +2,7 @@ import type { AuditSink } from '../../audit/types.js';
 import { noopAuditSink } from '../../audit/types.js';
 import { safeAudit } from '../../bus/delivery.js';
 import type { DeliveryContext, EventBus, Subscription } from '../../bus/types.js';
-import { abortReason, sleep } from '../../core/abort.js';
+import { abortReason, raceSignal, sleep } from '../../core/abort.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import { IntegrationSyncError, isIntegrationSyncError, isNonRetryable, NonRetryableError, summarizeError } from '../../core/errors.js';
@@ -396,7 +396,7 @@ export class SyncTaskEventConsumer {
     let work: Promise<void | Record<string, unknown>> | undefined;
     try {
       work = Promise.resolve().then(() => this.syncService.execute(structuredClone(running), { signal: runSignal }));
-      result = await untilAborted(work, runSignal);
+      result = await raceSignal(work, runSignal);
     } catch (error) {
       const text = signal.aborted ? taskErrorText(abortReason(signal)) : describe(error);
       await this.transition(running, 'failed', { finishedAt: this.now(), error: text }, text).catch((storeError: unknown) => {
@@ -547,24 +547,3 @@ function scopeOf(data: Record<string, unknown>): Pick<SyncRequest, 'entityType' 
   };
 }
 
-/** Settles with `work`, or rejects with the signal's reason as soon as it aborts (for syncs that ignore it). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(abortReason(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}

@@ -78,9 +78,9 @@ export function migrationSql(options: PostgresTableOptions = {}): string {
  * Creates the schema, tables, sequence and indexes of the lease, the task store and the audit
  * store, if they do not exist yet. Safe to call on every start and from many replicas at once:
  * everything runs as one statement batch, which PostgreSQL executes as one transaction, under a
- * transaction-scoped advisory lock keyed by schema and prefix, so concurrent calls run one after
- * another (concurrent `CREATE ... IF NOT EXISTS` alone can still collide) and a failure leaves
- * nothing half made.
+ * transaction-scoped advisory lock keyed by the schema (every prefix in it: they share the
+ * `CREATE SCHEMA`), so concurrent calls run one after another (concurrent `CREATE ... IF NOT
+ * EXISTS` alone can still collide) and a failure leaves nothing half made.
  *
  * @example
  * import pg from 'pg';
@@ -92,7 +92,7 @@ export async function migrate(pool: PgQueryable, options: PostgresTableOptions =
   const client = assertQueryable(pool, 'migrate');
   const names = pgNames(options);
   // Identifiers are validated above, so this literal cannot break out of its quotes.
-  const lock = `SELECT pg_advisory_xact_lock(hashtextextended('integration-sync:migrate:${names.schema}.${names.prefix}', 0))`;
+  const lock = `SELECT pg_advisory_xact_lock(hashtextextended('integration-sync:migrate:${names.schema}', 0))`;
   // No parameters: the simple-query protocol runs the whole batch on one connection, as one transaction.
   try {
     await client.query(`${lock};\n${migrationSql(options)}`);

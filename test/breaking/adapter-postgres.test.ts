@@ -97,6 +97,23 @@ describe('PostgreSQL stores: values PostgreSQL refuses', () => {
   });
 });
 
+describe('PostgreSQL: migrate races', () => {
+  it('migrates 8 prefixes into one new schema at once (they share its CREATE SCHEMA)', async () => {
+    const p = pool({ max: 10 });
+    for (let round = 0; round < 3; round += 1) {
+      const fresh = `brk_pg_mig_${suffix()}`;
+      try {
+        const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => migrate(p, { schema: fresh, tablePrefix: `p${i}_` })));
+        expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+        const { rows } = await admin.query('SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1', [fresh]);
+        expect(rows[0].n).toBe(8 * 4);
+      } finally {
+        await admin.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
+      }
+    }
+  });
+});
+
 describe('PostgreSQL: backends killed and statements that hang', () => {
   it('rejects with ERR_LEASE / ERR_STORE when its backends are terminated mid-statement, and works again after', async () => {
     const app = `brk_kill_${suffix()}`;

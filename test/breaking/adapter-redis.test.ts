@@ -391,6 +391,33 @@ describe('Redis lease: a private Redis restart', () => {
     }
   });
 
+  it('rides out CLIENT PAUSE longer than its blocking read: nothing lost, nothing unhandled', async () => {
+    const port = await freePort();
+    const server = await start(port);
+    const c = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 100, maxRetriesPerRequest: null });
+    c.on('error', () => {});
+    const control = new Redis({ port, host: '127.0.0.1' });
+    try {
+      const bus = createRedisBus({ client: c, prefix: 'pause', blockMs: 200, claimIdleMs: 1_000, claimIntervalMs: 200 });
+      const seen = new Set<string>();
+      await bus.subscribe({ group: 'g', types: [CHECK_DUE], concurrency: 4, handler: async (e) => void seen.add(e.id) });
+      const before = checkDue();
+      await bus.publish(before);
+      await waitFor('before the pause', () => seen.has(before.id));
+      await control.client('PAUSE', 3_000, 'ALL');
+      // Published during the pause: the write waits for it to end, then lands.
+      const during = Array.from({ length: 20 }, () => checkDue());
+      const publishing = Promise.all(during.map((e) => bus.publish(e)));
+      await publishing;
+      await waitFor('events published during the pause', () => during.every((e) => seen.has(e.id)), 20_000);
+      await bus.close();
+    } finally {
+      control.disconnect();
+      c.disconnect();
+      await stop(server);
+    }
+  }, 40_000);
+
   it('keeps fencing tokens rising when a restart lost the counter', async () => {
     const port = await freePort();
     let server = await start(port);

@@ -439,7 +439,7 @@ class NatsBus implements NatsEventBus {
         attempts: deliveries,
         deadLetteredAt: new Date((this.options.clock ?? systemClock).now()).toISOString(),
       };
-      await this.js.publish(this.deadLetterSubject(group), JSON.stringify(record), { msgID: `dead-letter:${group}:${seq}` });
+      await this.js.publish(this.deadLetterSubject(group), JSON.stringify(record), { msgID: deadLetterMsgId(group, seq) });
       this.logger.error({ group, eventType: record.type, eventId, reason: record.reason, attempts: deliveries, seq }, 'event dead-lettered');
       safeAudit(
         this.busOptions.audit ?? noopAuditSink,
@@ -469,7 +469,7 @@ class NatsBus implements NatsEventBus {
       text = JSON.stringify({ ...record, payload: `${record.payload.slice(0, 4096)}…` });
     }
     // The stream sequence makes the id stable, so a retried dead-letter is stored once.
-    await this.js.publish(this.deadLetterSubject(record.group), text, { msgID: `dead-letter:${record.group}:${msg.info.streamSequence}` });
+    await this.js.publish(this.deadLetterSubject(record.group), text, { msgID: deadLetterMsgId(record.group, msg.info.streamSequence) });
   }
 }
 
@@ -488,6 +488,15 @@ function hash(text: string): string {
 function tokenFor(name: string): string {
   const safe = name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60);
   return safe === name ? name : `${safe}_${hash(name)}`;
+}
+
+/**
+ * The `Nats-Msg-Id` of a dead letter, stable per group and stream sequence. The group goes in
+ * as a token: a header cannot carry CR/LF or 64 KiB, and a group name with either must not make
+ * every dead letter of the group fail to store.
+ */
+function deadLetterMsgId(group: string, seq: number): string {
+  return `dead-letter:${tokenFor(group)}:${seq}`;
 }
 
 /** The durable consumer of one group for one event type. */

@@ -299,8 +299,10 @@ export class AmqpSubscription implements Subscription {
           persistent: true,
           mandatory: true,
           contentType: 'application/json',
-          ...(record.eventId ? { messageId: record.eventId } : {}),
-          ...(record.type ? { type: record.type } : {}),
+          // Properties are AMQP short strings: a rejected event's id or type past 255 bytes
+          // would make the publish throw every time, so those stay in the record only.
+          ...(record.eventId && Buffer.byteLength(record.eventId) <= 255 ? { messageId: record.eventId } : {}),
+          ...(record.type && Buffer.byteLength(record.type) <= 255 ? { type: record.type } : {}),
           headers: { 'x-dead-letter-reason': record.reason, 'x-group': this.group, [ATTEMPT_HEADER]: record.attempts },
         });
       } catch (error) {

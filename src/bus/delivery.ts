@@ -115,12 +115,15 @@ export class DeliveryPipeline {
   private readonly inFlight = new Set<string>();
 
   constructor(subscribe: SubscribeOptions, bus: BusOptions = {}) {
-    if (typeof subscribe.group !== 'string' || subscribe.group.trim() === '') {
-      throw new TypeError('subscribe: group must be a non-empty string');
+    if (typeof subscribe !== 'object' || subscribe === null) {
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', 'subscribe: options must be an object with group, types and handler');
     }
-    if (typeof subscribe.handler !== 'function') throw new TypeError('subscribe: handler must be a function');
+    if (typeof subscribe.group !== 'string' || subscribe.group.trim() === '') {
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', 'subscribe: group must be a non-empty string');
+    }
+    if (typeof subscribe.handler !== 'function') throw new IntegrationSyncError('ERR_INVALID_OPTION', 'subscribe: handler must be a function');
     if (!Array.isArray(subscribe.types) || subscribe.types.length === 0 || subscribe.types.some((t) => typeof t !== 'string' || t === '')) {
-      throw new TypeError('subscribe: types must be a non-empty array of event type strings');
+      throw new IntegrationSyncError('ERR_INVALID_OPTION', 'subscribe: types must be a non-empty array of event type strings');
     }
     this.options = subscribe;
     this.group = subscribe.group;

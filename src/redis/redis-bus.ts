@@ -168,7 +168,7 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
     try {
       pipeline = new DeliveryPipeline(subscribeOptions, pipelineOptions);
     } catch (cause) {
-      // The pipeline reports bad subscribe options as TypeError; every config error here is ERR_INVALID_OPTION.
+      // The pipeline reports bad subscribe options as ERR_INVALID_OPTION; anything else it throws is a config error too.
       if (cause instanceof IntegrationSyncError) throw cause;
       throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
     }

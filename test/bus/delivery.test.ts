@@ -178,9 +178,9 @@ describe('DeliveryPipeline outcomes', () => {
 
   it('rejects bad subscribe options at construction', () => {
     const handler = async (): Promise<void> => {};
-    expect(() => new DeliveryPipeline({ group: ' ', types: ['t'], handler })).toThrow(TypeError);
-    expect(() => new DeliveryPipeline({ group: 'g', types: [''], handler })).toThrow(TypeError);
-    expect(() => new DeliveryPipeline({ group: 'g', types: ['t'], handler: 'no' as unknown as EventHandler })).toThrow(TypeError);
+    expect(() => new DeliveryPipeline({ group: ' ', types: ['t'], handler })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => new DeliveryPipeline({ group: 'g', types: [''], handler })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => new DeliveryPipeline({ group: 'g', types: ['t'], handler: 'no' as unknown as EventHandler })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     expect(() => new DeliveryPipeline({ group: 'g', types: ['t'], handler, maxAttempts: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
   });
 });

@@ -346,6 +346,38 @@ describe('AMQP bus: the socket destroyed under load', () => {
   }, 60_000);
 });
 
+describe('AMQP bus: the broker closes the connection (rabbitmqctl close_connection)', () => {
+  it('with connect, reconnects after CONNECTION_FORCED and handles the in-flight event and later ones', async () => {
+    const opened: Connection[] = [];
+    const b = bus({ connect: async () => { const c = await amqplib.connect(URL); opened.push(c); return c; }, reopenBaseMs: 50, reopenMaxMs: 200 }, ['g']);
+    const handled = new Map<string, number>();
+    let hold: (() => void) | undefined;
+    await b.subscribe({
+      group: 'g',
+      types: [CHECK_DUE],
+      handler: async (e) => {
+        if (handled.size === 0 && hold === undefined) await new Promise<void>((resolve) => (hold = resolve));
+        handled.set(e.id, (handled.get(e.id) ?? 0) + 1);
+      },
+    });
+    const first = checkDue();
+    await b.publish(first);
+    await waitFor('handler running', () => hold !== undefined);
+    const port = (opened[0] as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
+    const { execFile } = await import('node:child_process');
+    const listing = await new Promise<string>((resolve, reject) => execFile('rabbitmqctl', ['list_connections', '-q', 'pid', 'name'], (e, out) => (e ? reject(e) : resolve(out))));
+    // Lines are "<pid>\t<name>"; ours is the one from this connection's local port.
+    const pid = listing.split('\n').find((line) => line.includes(`127.0.0.1:${port} -> `))?.split('\t')[0];
+    expect(pid).toBeDefined();
+    await new Promise<void>((resolve, reject) => execFile('rabbitmqctl', ['close_connection', pid!, 'breaking test'], (e) => (e ? reject(e) : resolve())));
+    hold!();
+    const later = checkDue();
+    await waitFor('publish on the new connection', () => b.publish(later).then(() => true, () => false));
+    await waitFor('the in-flight and the later event handled', () => handled.has(first.id) && handled.has(later.id), 30_000);
+    expect(opened.length).toBeGreaterThan(1);
+  }, 45_000);
+});
+
 describe('AMQP bus: two members, 2000 events, random failures', () => {
   it('ends every event handled exactly once or dead-lettered, none lost (shared Redis idempotency store)', async () => {
     const redis = new Redis('redis://127.0.0.1:6379');

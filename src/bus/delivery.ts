@@ -176,7 +176,8 @@ export class DeliveryPipeline {
       );
     }
 
-    const key = `${this.group}:${event.id}`;
+    // Length-prefixed, so no group and id pair can spell another's key (`a:b` + `c` vs `a` + `b:c`).
+    const key = `${this.group.length}:${this.group}:${event.id}`;
     try {
       if (await this.idempotency.has(key)) {
         this.emitAudit({ kind: 'event.consumed', event, outcome: 'duplicate', attempt });

@@ -193,3 +193,18 @@ describe('encodeForPublish', () => {
     expect(() => encodeForPublish(event('x', { pad: 'y'.repeat(100) }), 50)).toThrow(/limit is 50/);
   });
 });
+
+describe('idempotency keys', () => {
+  it('never confuse one group and id with another pair that joins to the same text', async () => {
+    const { createMemoryIdempotencyStore: createStore } = await import('../../src/bus/idempotency.js');
+    const shared = createStore();
+    const handled: string[] = [];
+    const make = (group: string): DeliveryPipeline =>
+      new DeliveryPipeline({ group, types: ['integration.sync.check-due'], handler: async (e) => void handled.push(`${group}|${e.id}`) }, { idempotency: shared });
+    const event = (id: string): Record<string, unknown> => ({ specversion: '1.0', id, source: '/t', type: 'integration.sync.check-due', data: { timestamp: '2026-11-30T09:15:00Z' } });
+    expect(await make('sync').process({ body: JSON.stringify(event('eu:slot-1')), attempt: 1 })).toMatchObject({ action: 'ack', result: 'handled' });
+    expect(await make('sync:eu').process({ body: JSON.stringify(event('slot-1')), attempt: 1 })).toMatchObject({ action: 'ack', result: 'handled' });
+    expect(handled).toEqual(['sync|eu:slot-1', 'sync:eu|slot-1']);
+  });
+});
+

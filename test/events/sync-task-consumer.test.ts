@@ -452,6 +452,29 @@ describe('SyncTaskEventConsumer', () => {
     expect(released).toBe(1);
   });
 
+  it('judges lease expiry on its own clock when renewals fail, even if the store clock runs far ahead', async () => {
+    // The lease store (a database) reports expiry an hour ahead of us; renewals then fail.
+    const lease: Lease = {
+      tryAcquire: async (key, ttlMs) => ({ key, token: 1, owner: 'me', expiresAt: Date.now() + 3_600_000 + ttlMs }),
+      renew: async () => {
+        throw new Error('lease store unreachable');
+      },
+      release: async () => {},
+    };
+    const bus = createMemoryBus({ retryBaseMs: 5, maxAttempts: 1, closeTimeoutMs: 200 });
+    const { sync, store } = await setup({ bus, lease, leaseTtlMs: 60 });
+    sync.set(
+      (call) =>
+        new Promise((_resolve, reject) => {
+          call.signal.addEventListener('abort', () => reject(call.signal.reason), { once: true });
+        }),
+    );
+    await bus.publish(scheduled());
+    await waitFor(() => bus.deadLetters().length === 1, 'dead letter after the lease expired locally');
+    expect((await store.list())[0]).toMatchObject({ status: 'failed', error: 'ERR_LEASE' });
+    expect(sync.calls[0]?.signal.aborted).toBe(true);
+  });
+
   it('start() is idempotent: one subscription', async () => {
     const inner = createMemoryBus();
     let subscribes = 0;

@@ -455,7 +455,11 @@ export class SyncTaskEventConsumer {
     const every = Math.max(10, Math.floor(this.leaseTtlMs / 3));
     let timer: TimerHandle | undefined;
     let stopped = false;
+    // `expiresAt` is on the lease store's clock (the database's, for PostgreSQL); judge expiry on
+    // ours, from when each renewal was asked for, so clock skew between them cannot stretch it.
+    let localExpiry = this.clock.now() + this.leaseTtlMs;
     const renew = async (): Promise<void> => {
+      const askedAt = this.clock.now();
       try {
         const next = await lease.renew(held.handle, this.leaseTtlMs);
         if (next === null) {
@@ -463,9 +467,10 @@ export class SyncTaskEventConsumer {
           return;
         }
         held.handle = next;
+        localExpiry = askedAt + this.leaseTtlMs;
       } catch (error) {
         this.logger.warn({ key: held.handle.key, err: summarizeError(error) }, 'sync lease renewal failed; retrying');
-        if (this.clock.now() >= held.handle.expiresAt) {
+        if (this.clock.now() >= localExpiry) {
           lost.abort(new IntegrationSyncError('ERR_LEASE', `sync lease ${held.handle.key} expired`));
           return;
         }

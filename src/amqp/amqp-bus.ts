@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { throwIfAborted } from '../core/abort.js';
+import { raceSignal, throwIfAborted } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger, type Logger } from '../core/logger.js';
 import { assertMs, assertNonEmptyString, assertPositiveInt } from '../core/options.js';
@@ -293,7 +293,7 @@ class AmqpEventBus implements AmqpBus {
         this.connecting = undefined;
       }
     })();
-    return untilClosed(this.connecting, this.closeSignal.signal);
+    return raceSignal(this.connecting, this.closeSignal.signal);
   }
 
   private adopt(connection: AmqpConnection, owned: boolean): void {
@@ -340,25 +340,6 @@ function assertAmqpName(name: string, value: string, suffix = ''): string {
     );
   }
   return value;
-}
-
-/** `promise`, or a rejection with the signal's reason once it aborts. */
-function untilClosed<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function isConnection(value: unknown): value is AmqpConnection {

@@ -1,4 +1,4 @@
-import { abortReason, backoffDelay, sleep, throwIfAborted } from '../core/abort.js';
+import { abortReason, backoffDelay, raceSignal, sleep, throwIfAborted } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
@@ -199,7 +199,7 @@ export function createFetchHttpClient(options: FetchHttpClientOptions = {}): Htt
     try {
       let response: Response;
       try {
-        response = await whenAborted(fetchImpl(prepared.url, {
+        response = await raceSignal(fetchImpl(prepared.url, {
           method: prepared.method,
           headers: prepared.headers,
           ...(prepared.body === undefined ? {} : { body: prepared.body }),
@@ -230,7 +230,7 @@ export function createFetchHttpClient(options: FetchHttpClientOptions = {}): Htt
 
       let body;
       try {
-        body = await whenAborted(readBodyCapped(response, maxResponseBytes), controller.signal);
+        body = await raceSignal(readBodyCapped(response, maxResponseBytes), controller.signal);
       } catch (error) {
         return classify(error);
       }
@@ -328,34 +328,6 @@ function prepare(req: HttpRequest, defaultHeaders: Headers): Prepared {
   }
   const path = parsed.pathname;
   return { method, url: parsed.href, host: parsed.host, path, safeUrl: `${parsed.host}${path}`, headers, body };
-}
-
-/**
- * `work`, or a rejection with the signal's reason once it aborts: a custom `fetch` or a body stream
- * that ignores its signal cannot outlive the attempt's timeout or the caller's abort.
- */
-function whenAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      work.catch(() => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function detailsOf(prepared: Prepared): Record<string, unknown> {

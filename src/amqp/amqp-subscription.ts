@@ -2,8 +2,8 @@ import type { Clock } from '../core/clock.js';
 import { backoffDelay, sleep } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { DeliveryOutcome, DeliveryPipeline } from '../bus/delivery.js';
-import type { CloseOptions, DeadLetterRecord, Subscription } from '../bus/types.js';
+import { encodeDeadLetter, type DeliveryOutcome, type DeliveryPipeline } from '../bus/delivery.js';
+import type { CloseOptions, Subscription } from '../bus/types.js';
 import { closeChannel, settleWithin } from './close-channel.js';
 import type { ConfirmPublisher } from './confirm-publisher.js';
 import { declareGroupTopology, type GroupTopology, type TopologySettings } from './topology.js';
@@ -295,7 +295,7 @@ export class AmqpSubscription implements Subscription {
     } else if (outcome.action === 'dead-letter') {
       const { record } = outcome;
       try {
-        await publisher.publish(names.deadLetterExchange, names.queue, Buffer.from(deadLetterJson(record)), {
+        await publisher.publish(names.deadLetterExchange, names.queue, Buffer.from(encodeDeadLetter(record)), {
           persistent: true,
           mandatory: true,
           contentType: 'application/json',
@@ -365,25 +365,6 @@ function cancelConsumer(generation: Generation): Promise<unknown> {
   } catch (error) {
     return Promise.reject(error);
   }
-}
-
-/** Serialised dead-letter records above this keep only the start of a rejected payload. */
-const DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024;
-
-/**
- * The record as JSON. A rejected payload is copied into the record, and JSON escaping can make it
- * six times its size: a hostile message under RabbitMQ's size limit would make a record over it,
- * whose publish fails and requeues the message forever. Its start is enough to recognise it.
- */
-function deadLetterJson(record: DeadLetterRecord): string {
-  const payload = record.payload;
-  // Short payloads cannot cross the limit; huge ones are cut before JSON.stringify, which would
-  // throw past V8's longest string.
-  if (payload === undefined || payload.length <= DEAD_LETTER_PAYLOAD_LIMIT / 6) return JSON.stringify(record);
-  const cut = (): string => JSON.stringify({ ...record, payload: `${payload.slice(0, 4096)}…` });
-  if (payload.length > DEAD_LETTER_PAYLOAD_LIMIT) return cut();
-  const text = JSON.stringify(record);
-  return Buffer.byteLength(text) > DEAD_LETTER_PAYLOAD_LIMIT ? cut() : text;
 }
 
 function toCount(value: unknown): number | undefined {

@@ -396,3 +396,19 @@ export function encodeForPublish(event: CloudEvent, maxPayloadBytes: number = DE
   }
   return text;
 }
+
+/**
+ * Serialises a dead-letter record for a broker, within `limitBytes`. A rejected payload is copied
+ * into its record, and JSON escaping can make it six times its size: a record past what the broker
+ * (or a JS string) takes would fail to store, and its event would be redelivered forever. Past the
+ * limit only the payload's first 4096 characters are kept, enough to recognise it; huge payloads
+ * are cut before `JSON.stringify`, which throws past V8's longest string.
+ */
+export function encodeDeadLetter(record: DeadLetterRecord, limitBytes: number = DEFAULT_MAX_PAYLOAD_BYTES): string {
+  const payload = record.payload;
+  if (payload === undefined || payload.length <= limitBytes / 6) return JSON.stringify(record);
+  const cut = (): string => JSON.stringify({ ...record, payload: `${payload.slice(0, OVERSIZE_KEPT)}…` });
+  if (payload.length > limitBytes) return cut();
+  const text = JSON.stringify(record);
+  return Buffer.byteLength(text) > limitBytes ? cut() : text;
+}

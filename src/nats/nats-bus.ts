@@ -6,7 +6,7 @@ import { childLogger, silentLogger } from '../core/logger.js';
 import { assertMs, assertNonEmptyString, assertPositiveInt } from '../core/options.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, eventSubject, safeJsonParse, type CloudEvent } from '../events/envelope.js';
 import { noopAuditSink } from '../audit/types.js';
-import { DeliveryPipeline, encodeForPublish, recordPublished, safeAudit, type BusOptions } from '../bus/delivery.js';
+import { DeliveryPipeline, encodeDeadLetter, encodeForPublish, recordPublished, safeAudit, type BusOptions } from '../bus/delivery.js';
 import { createMemoryIdempotencyStore } from '../bus/idempotency.js';
 import type { CloseOptions, DeadLetterRecord, EventBus, PublishOptions, SubscribeOptions, Subscription } from '../bus/types.js';
 import { NatsSubscription, type NatsConsumerBinding } from './nats-subscription.js';
@@ -463,11 +463,7 @@ class NatsBus implements NatsEventBus {
   }
 
   private async publishDeadLetter(record: DeadLetterRecord, msg: NatsJsMsgLike): Promise<void> {
-    let text = JSON.stringify(record);
-    if (Buffer.byteLength(text) > this.maxPayloadBytes && record.payload !== undefined) {
-      // An oversized payload is why it was rejected; keep its start, enough to recognise it.
-      text = JSON.stringify({ ...record, payload: `${record.payload.slice(0, 4096)}…` });
-    }
+    const text = encodeDeadLetter(record, this.maxPayloadBytes);
     // The stream sequence makes the id stable, so a retried dead-letter is stored once.
     await this.js.publish(this.deadLetterSubject(record.group), text, { msgID: deadLetterMsgId(record.group, msg.info.streamSequence) });
   }

@@ -2,8 +2,8 @@ import { backoffDelay, sleep } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { DeliveryOutcome, DeliveryPipeline } from '../bus/delivery.js';
-import type { CloseOptions, DeadLetterRecord, Subscription } from '../bus/types.js';
+import { encodeDeadLetter, type DeliveryOutcome, type DeliveryPipeline } from '../bus/delivery.js';
+import type { CloseOptions, Subscription } from '../bus/types.js';
 import type { RedisBlockingClientLike, RedisClientLike } from './redis-client.js';
 import {
   isBusyGroupError,
@@ -340,7 +340,7 @@ export class RedisSubscription implements Subscription {
     this.held.delete(k);
     try {
       if (outcome.action === 'dead-letter') {
-        await this.s.client.xadd(this.s.deadLetterStream, 'MAXLEN', '~', this.s.deadLetterMaxLen, '*', 'record', deadLetterJson(outcome.record));
+        await this.s.client.xadd(this.s.deadLetterStream, 'MAXLEN', '~', this.s.deadLetterMaxLen, '*', 'record', encodeDeadLetter(outcome.record));
       }
       await this.s.client.xack(entry.stream, this.group, entry.id);
     } catch (error) {
@@ -474,25 +474,6 @@ export class RedisSubscription implements Subscription {
       }
     }
   }
-}
-
-/** Serialised dead-letter records above this keep only the start of a rejected payload. */
-const DEAD_LETTER_PAYLOAD_LIMIT = 256 * 1024;
-
-/**
- * The record as JSON. A rejected payload is copied into the record, and JSON escaping can make it
- * six times its size: a large hostile entry would make a record past what Redis (or a JS string)
- * takes, its XADD would fail and the entry be claimed again forever. Its start is enough to recognise it.
- */
-function deadLetterJson(record: DeadLetterRecord): string {
-  const payload = record.payload;
-  // Short payloads cannot cross the limit; huge ones are cut before JSON.stringify, which would
-  // throw past V8's longest string.
-  if (payload === undefined || payload.length <= DEAD_LETTER_PAYLOAD_LIMIT / 6) return JSON.stringify(record);
-  const cut = (): string => JSON.stringify({ ...record, payload: `${payload.slice(0, 4096)}…` });
-  if (payload.length > DEAD_LETTER_PAYLOAD_LIMIT) return cut();
-  const text = JSON.stringify(record);
-  return Buffer.byteLength(text) > DEAD_LETTER_PAYLOAD_LIMIT ? cut() : text;
 }
 
 /** How long close() waits for Redis on its own clean-up steps. */

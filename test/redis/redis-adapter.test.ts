@@ -409,6 +409,6 @@ describe('Redis idempotency store across buses', () => {
     await waitFor('B handled the later event', () => handledByB.includes(marker.id));
     await waitFor('duplicate acked', async () => (await pendingCount(redis, a.streamKey(CHECK_DUE), 'g')) === 0);
     expect(handledByB).toEqual([marker.id]);
-    expect(await redis.exists(`${p}:handled:g:same-id`)).toBe(1);
+    expect(await redis.exists(`${p}:handled:1:g:same-id`)).toBe(1);
   });
 });

@@ -196,13 +196,8 @@ class AmqpEventBus implements AmqpBus {
   /** Declares the group's queues and bindings, then consumes; resolves once the consumer is registered. */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closed) throw new IntegrationSyncError('ERR_CLOSED', 'subscribe: the AMQP bus is closed; create a new bus');
-    let pipeline: DeliveryPipeline;
-    try {
-      pipeline = new DeliveryPipeline(options, this.busOptions);
-    } catch (cause) {
-      if (cause instanceof IntegrationSyncError) throw cause;
-      throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
-    }
+    // Reports bad subscribe options as ERR_INVALID_OPTION.
+    const pipeline = new DeliveryPipeline(options, this.busOptions);
     const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 1, 65_535);
     assertAmqpName('group', `${this.queuePrefix}.${pipeline.group}`, '.dead-letter');
     for (const type of pipeline.types) {

@@ -213,14 +213,8 @@ class NatsBus implements NatsEventBus {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     if (this.closing) throw new IntegrationSyncError('ERR_CLOSED', 'subscribe: the NATS bus is closed');
-    let pipeline: DeliveryPipeline;
-    try {
-      pipeline = new DeliveryPipeline(options, this.busOptions);
-    } catch (cause) {
-      // The pipeline reports bad subscribe options as ERR_INVALID_OPTION; anything else it throws is a config error too.
-      if (cause instanceof IntegrationSyncError) throw cause;
-      throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
-    }
+    // Reports bad subscribe options as ERR_INVALID_OPTION.
+    const pipeline = new DeliveryPipeline(options, this.busOptions);
     const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 1, 1000);
     const subjects = pipeline.types.map((type) => this.eventSubject(type, 'ERR_INVALID_OPTION'));
     // One more delivery than attempts: the pipeline dead-letters at `maxAttempts` itself, and the

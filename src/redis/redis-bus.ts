@@ -164,14 +164,8 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
 
   async function subscribe(subscribeOptions: SubscribeOptions): Promise<Subscription> {
     if (closing) throw closedError('subscribe');
-    let pipeline: DeliveryPipeline;
-    try {
-      pipeline = new DeliveryPipeline(subscribeOptions, pipelineOptions);
-    } catch (cause) {
-      // The pipeline reports bad subscribe options as ERR_INVALID_OPTION; anything else it throws is a config error too.
-      if (cause instanceof IntegrationSyncError) throw cause;
-      throw new IntegrationSyncError('ERR_INVALID_OPTION', (cause as Error).message, { cause });
-    }
+    // Reports bad subscribe options as ERR_INVALID_OPTION.
+    const pipeline = new DeliveryPipeline(subscribeOptions, pipelineOptions);
     const concurrency = assertPositiveInt('concurrency', subscribeOptions.concurrency ?? 1, 10_000);
     const consumer = `${consumerPrefix}-${randomBytes(6).toString('hex')}`;
     const subscription = new RedisSubscription({

@@ -14,6 +14,11 @@ export const AUDIT_CHANNEL = 'integration-sync:audit';
 
 const channel = diagnosticsChannel.channel(AUDIT_CHANNEL);
 
+/** True while anyone subscribes to {@link AUDIT_CHANNEL}. @internal */
+export function auditDiagnosticsActive(): boolean {
+  return channel.hasSubscribers;
+}
+
 /** Publishes `record` on {@link AUDIT_CHANNEL} when anyone listens. */
 export function publishAuditDiagnostic(record: AuditRecord): void {
   if (channel.hasSubscribers) channel.publish(record);

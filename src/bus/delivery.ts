@@ -1,6 +1,6 @@
 import type { AuditRecord, AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
-import { publishAuditDiagnostic } from '../audit/diagnostics.js';
+import { auditDiagnosticsActive, publishAuditDiagnostic } from '../audit/diagnostics.js';
 import { backoffDelay } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
@@ -310,6 +310,8 @@ export class DeliveryPipeline {
     attempt?: number | undefined;
     reasonText?: string | undefined;
   }): void {
+    // Nobody would see the record: skip building it (this runs for every delivery).
+    if (this.audit === noopAuditSink && !auditDiagnosticsActive()) return;
     const record: AuditRecord = {
       kind: input.kind,
       at: new Date(this.clock.now()).toISOString(),

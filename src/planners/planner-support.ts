@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import type { z } from 'zod';
 import type { AuditSink } from '../audit/types.js';
 import { safeAudit } from '../bus/delivery.js';
 import type { EventBus, Subscription } from '../bus/types.js';
 import { raceSignal } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
-import { IntegrationSyncError, isIntegrationSyncError, summarizeError } from '../core/errors.js';
+import { IntegrationSyncError, isIntegrationSyncError, NonRetryableError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { assertNonEmptyString } from '../core/options.js';
 import { formatIssues, type CloudEvent, type EventSubject, type ValidationIssue } from '../events/envelope.js';
@@ -96,6 +97,24 @@ export function invalidReason(error: unknown): string {
   return summarizeError(error).message;
 }
 
+/**
+ * Reads the data of the check a planner was handed. A wrong type or invalid data is a
+ * {@link NonRetryableError}: redelivering the same event cannot fix it, so it is dead-lettered at once.
+ * @internal
+ */
+export function parseCheck<T>(event: CloudEvent, planner: string, type: string, schema: z.ZodType<T>): T {
+  if (event?.type !== type) {
+    throw new NonRetryableError(`${planner} handles ${type}, not ${String(event?.type)}`);
+  }
+  const parsed = schema.safeParse(event.data);
+  if (!parsed.success) {
+    throw new NonRetryableError(`${type} ${event.id} has invalid data`, {
+      details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  return parsed.data;
+}
+
 /** @internal Audits one item a planner did not publish. Never throws. */
 export function auditSkipped(
   audit: AuditSink,
@@ -162,7 +181,6 @@ export async function* abortable<T>(source: Iterable<T> | AsyncIterable<T>, sign
     if (!finished) void Promise.resolve().then(() => iterator.return?.()).catch(() => {});
   }
 }
-
 
 /**
  * Logs and audits every failed publish and returns the error that makes the bus retry the check.

@@ -4,7 +4,7 @@ import type { EventBus, Subscription } from '../bus/types.js';
 import { raceSignal, throwIfAborted } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { IntegrationSyncError, NonRetryableError } from '../core/errors.js';
+import { IntegrationSyncError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { childLogger, silentLogger } from '../core/logger.js';
 import { assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS } from '../core/options.js';
@@ -16,6 +16,7 @@ import {
   failuresError,
   invalidReason,
   itemSubject,
+  parseCheck,
   PublishQueue,
   subscribePlanner,
   type PlanResult,
@@ -153,18 +154,10 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
 
   const plan = async (event: CloudEvent, context: PlannerContext = {}): Promise<RefreshPlanResult> => {
     context ??= {};
-    if (event?.type !== EventTypes.TokenCheckExpiring) {
-      throw new NonRetryableError(`refresh planner handles ${EventTypes.TokenCheckExpiring}, not ${String(event?.type)}`);
-    }
-    const parsed = tokenCheckExpiringSchema.safeParse(event.data);
-    if (!parsed.success) {
-      throw new NonRetryableError(`${EventTypes.TokenCheckExpiring} ${event.id} has invalid data`, {
-        details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
-      });
-    }
+    const data = parseCheck(event, 'refresh planner', EventTypes.TokenCheckExpiring, tokenCheckExpiringSchema);
     const signal = context.signal ?? new AbortController().signal;
     throwIfAborted(signal);
-    const threshold = new Date(parsed.data.thresholdTime);
+    const threshold = new Date(data.thresholdTime);
     const queue = new PublishQueue(concurrency);
     // A connection that shows up on two pages (rows shifting under an offset cursor) is requested once.
     const seenConnections = new Set<string>();

@@ -4,7 +4,7 @@ import type { EventBus, Subscription } from '../bus/types.js';
 import { raceSignal, throwIfAborted } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { IntegrationSyncError, NonRetryableError } from '../core/errors.js';
+import { IntegrationSyncError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { childLogger, silentLogger } from '../core/logger.js';
 import { assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS } from '../core/options.js';
@@ -18,6 +18,7 @@ import {
   failuresError,
   invalidReason,
   itemSubject,
+  parseCheck,
   PublishQueue,
   subscribePlanner,
   type PlanResult,
@@ -123,18 +124,10 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
 
   const plan = async (event: CloudEvent, context: PlannerContext = {}): Promise<PlanResult> => {
     context ??= {};
-    if (event?.type !== EventTypes.SyncCheckDue) {
-      throw new NonRetryableError(`sync planner handles ${EventTypes.SyncCheckDue}, not ${String(event?.type)}`);
-    }
-    const parsed = syncCheckDueSchema.safeParse(event.data);
-    if (!parsed.success) {
-      throw new NonRetryableError(`${EventTypes.SyncCheckDue} ${event.id} has invalid data`, {
-        details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
-      });
-    }
+    const data = parseCheck(event, 'sync planner', EventTypes.SyncCheckDue, syncCheckDueSchema);
     const signal = context.signal ?? new AbortController().signal;
     throwIfAborted(signal);
-    const at = new Date(parsed.data.timestamp);
+    const at = new Date(data.timestamp);
     const scheduledAt = at.toISOString();
     const queue = new PublishQueue(concurrency);
     const seen = new Set<string>();

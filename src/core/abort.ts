@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { systemClock } from './clock.js';
 import { IntegrationSyncError } from './errors.js';
 
@@ -81,4 +81,36 @@ export function raceSignal<T>(work: T | Promise<T>, signal: AbortSignal | undefi
       },
     );
   });
+}
+
+/**
+ * Waits for every promise to settle, at most `timeoutMs` on `clock` (or until `signal` aborts).
+ * Resolves true when it gave up waiting; never rejects, and clears its timer and abort listener
+ * either way, so a `stop()` built on it leaves nothing behind.
+ * @internal
+ */
+export async function settleWithin(
+  promises: readonly Promise<unknown>[],
+  timeoutMs: number,
+  clock: Clock = systemClock,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (promises.length === 0) return false;
+  let timer: TimerHandle | undefined;
+  let onAbort: (() => void) | undefined;
+  const settled = Promise.allSettled(promises).then(() => false);
+  const expired = new Promise<boolean>((resolve) => {
+    timer = clock.setTimeout(() => resolve(true), timeoutMs);
+    if (signal) {
+      onAbort = () => resolve(true);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([settled, expired]);
+  } finally {
+    clock.clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
 }

@@ -1,4 +1,4 @@
-import { sleep } from '../core/abort.js';
+import { settleWithin, sleep } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -300,7 +300,7 @@ export class NatsSubscription implements Subscription {
     this.batches.clear();
 
     const inFlight = [...this.active].map((d) => d.done);
-    const timedOut = await waitAll(inFlight, timeoutMs, this.ctx.clock, options.signal);
+    const timedOut = await settleWithin(inFlight, timeoutMs, this.ctx.clock, options.signal);
     if (timedOut) {
       for (const delivery of this.active) {
         if (delivery.abandoned) continue;
@@ -314,7 +314,7 @@ export class NatsSubscription implements Subscription {
       this.ctx.logger.warn({ group: this.group, timeoutMs }, 'nats subscription closed with handlers still running; their events are redelivered');
     } else {
       // Loops whose message was handled end right after; wait for them so nothing dangles.
-      await waitAll([...this.loops], timeoutMs, this.ctx.clock, options.signal);
+      await settleWithin([...this.loops], timeoutMs, this.ctx.clock, options.signal);
     }
     this.ctx.onClosed(this);
   }
@@ -328,28 +328,6 @@ async function ackConfirmed(msg: NatsJsMsgLike): Promise<void> {
     return;
   }
   msg.ack();
-}
-
-/** Waits for all promises, at most `timeoutMs` (or until `signal` aborts); true when it gave up waiting. */
-async function waitAll(promises: Promise<unknown>[], timeoutMs: number, clock: Clock, signal?: AbortSignal): Promise<boolean> {
-  if (promises.length === 0) return false;
-  let timer: TimerHandle | undefined;
-  let onAbort: (() => void) | undefined;
-  const settled = Promise.allSettled(promises).then(() => false);
-  const expired = new Promise<boolean>((resolve) => {
-    timer = clock.setTimeout(() => resolve(true), timeoutMs);
-    if (signal) {
-      onAbort = () => resolve(true);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    }
-  });
-  try {
-    return await Promise.race([settled, expired]);
-  } finally {
-    clock.clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
 }
 
 /** Runs a fire-and-forget broker call that throws when the connection is closed. */

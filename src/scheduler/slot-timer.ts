@@ -1,3 +1,4 @@
+import { settleWithin } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
@@ -109,15 +110,7 @@ export class SlotTimer {
     }
     const current = this.inFlight;
     if (current === undefined) return;
-    let deadline: TimerHandle | undefined;
-    const timedOut = await Promise.race([
-      current.promise.then(() => false),
-      new Promise<boolean>((resolve) => {
-        deadline = this.clock.setTimeout(() => resolve(true), this.stopTimeoutMs);
-      }),
-    ]);
-    this.clock.clearTimeout(deadline);
-    if (timedOut) {
+    if (await settleWithin([current.promise], this.stopTimeoutMs, this.clock)) {
       this.logger.warn({ intervalMs: this.intervalMs, stopTimeoutMs: this.stopTimeoutMs }, 'tick still running at stop deadline; aborting it');
       current.controller.abort();
       // Given up on: a tick that ignores its signal must not block every slot after a restart.

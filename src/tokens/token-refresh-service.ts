@@ -2,7 +2,7 @@ import type { AuditRecord, AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
 import { safeAudit } from '../bus/delivery.js';
 import type { EventBus } from '../bus/types.js';
-import { abortReason, throwIfAborted, type SignalOptions } from '../core/abort.js';
+import { abortReason, settleWithin, throwIfAborted, type SignalOptions } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
@@ -220,21 +220,10 @@ export class TokenRefreshService implements TokenRefresher {
   async stop(): Promise<void> {
     const timerStopped = this.timer.stop();
     const flights = [...this.flights.values()];
-    if (flights.length > 0) {
-      let deadline: TimerHandle | undefined;
-      const settled = Promise.allSettled(flights.map((f) => f.promise)).then(() => false);
-      const timedOut = await Promise.race([
-        settled,
-        new Promise<boolean>((resolve) => {
-          deadline = this.clock.setTimeout(() => resolve(true), this.stopTimeoutMs);
-        }),
-      ]);
-      this.clock.clearTimeout(deadline);
-      if (timedOut) {
-        this.logger.warn({ inFlight: flights.length }, 'refreshes still running at stop deadline; aborting them');
-        // Not awaited again: the deadline is the deadline, and an aborted refresh publishes nothing.
-        for (const flight of flights) flight.controller.abort(new IntegrationSyncError('ERR_ABORTED', 'TokenRefreshService stopped'));
-      }
+    if (await settleWithin(flights.map((f) => f.promise), this.stopTimeoutMs, this.clock)) {
+      this.logger.warn({ inFlight: flights.length }, 'refreshes still running at stop deadline; aborting them');
+      // Not awaited again: the deadline is the deadline, and an aborted refresh publishes nothing.
+      for (const flight of flights) flight.controller.abort(new IntegrationSyncError('ERR_ABORTED', 'TokenRefreshService stopped'));
     }
     await timerStopped;
   }

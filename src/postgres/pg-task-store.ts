@@ -3,6 +3,7 @@ import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
 import { assertPositiveInt } from '../core/options.js';
 import type { SyncTask, SyncTaskFilter, SyncTaskPatch, SyncTaskStatus, SyncTaskStore } from '../tasks/types.js';
+import { DEFAULT_TASK_LIST_LIMIT } from '../tasks/memory-task-store.js';
 import { assertQueryable, fromJson, msColumn, msToIso, pgError, pgJson, pgNames, pgText, type PostgresOptions } from './pg-client.js';
 
 /** Options of {@link createPostgresSyncTaskStore}. Run {@link migrate} once before using it. */
@@ -181,7 +182,7 @@ export function createPostgresSyncTaskStore(options: PostgresSyncTaskStoreOption
     },
 
     async list(filter: SyncTaskFilter = {}) {
-      const limit = assertPositiveInt('SyncTaskStore.list: limit', filter.limit ?? 100);
+      const limit = assertPositiveInt('SyncTaskStore.list: limit', filter.limit ?? DEFAULT_TASK_LIST_LIMIT);
       const where: string[] = [];
       const values: unknown[] = [];
       for (const [key, column] of [

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { raceSignal, throwIfAborted } from '../core/abort.js';
+import { raceSignal, settleWithin, throwIfAborted } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger, type Logger } from '../core/logger.js';
 import { assertMs, assertNonEmptyString, assertPositiveInt } from '../core/options.js';
@@ -10,7 +10,7 @@ import { createMemoryIdempotencyStore } from '../bus/idempotency.js';
 import type { CloseOptions, EventBus, PublishOptions, SubscribeOptions, Subscription } from '../bus/types.js';
 import { AmqpSubscription, type ConsumerCancelledInfo } from './amqp-subscription.js';
 import { ConfirmPublisher } from './confirm-publisher.js';
-import { settleWithin } from './close-channel.js';
+import { CHANNEL_CLOSE_TIMEOUT_MS } from './close-channel.js';
 import { groupTopology, type AmqpQueueType, type GroupTopology, type TopologySettings } from './topology.js';
 import type { AmqpConnection } from './types.js';
 
@@ -254,11 +254,11 @@ class AmqpEventBus implements AmqpBus {
     await this.publisher.close();
     // A connect() that never settles (a broker host that drops packets) must not hold close();
     // should it resolve later, the connection is closed as soon as it arrives.
-    if (this.connecting) await settleWithin(this.connecting);
+    if (this.connecting) await settleWithin([this.connecting], CHANNEL_CLOSE_TIMEOUT_MS);
     for (const detach of this.detachers.values()) detach();
     this.detachers.clear();
     // Only what `connect` gave us is ours to close; a host's `connection` stays open.
-    await Promise.all([...this.owned].map((connection) => settleWithin(Promise.resolve().then(() => connection.close?.()))));
+    await Promise.all([...this.owned].map((connection) => settleWithin([Promise.resolve().then(() => connection.close?.())], CHANNEL_CLOSE_TIMEOUT_MS)));
     this.owned.clear();
     this.connection = undefined;
   }
@@ -278,7 +278,7 @@ class AmqpEventBus implements AmqpBus {
           throw new IntegrationSyncError('ERR_INVALID_OPTION', 'createAmqpBus: connect() must resolve to an amqplib promise-API connection');
         }
         if (this.closed) {
-          await settleWithin(Promise.resolve().then(() => connection.close?.()));
+          await settleWithin([Promise.resolve().then(() => connection.close?.())], CHANNEL_CLOSE_TIMEOUT_MS);
           throw new IntegrationSyncError('ERR_CLOSED', 'the AMQP bus is closed; create a new bus');
         }
         this.adopt(connection, true);

@@ -1,10 +1,10 @@
 import type { Clock } from '../core/clock.js';
-import { backoffDelay, sleep } from '../core/abort.js';
+import { backoffDelay, settleWithin, sleep } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { encodeDeadLetter, type DeliveryOutcome, type DeliveryPipeline } from '../bus/delivery.js';
 import type { CloseOptions, Subscription } from '../bus/types.js';
-import { closeChannel, settleWithin } from './close-channel.js';
+import { CHANNEL_CLOSE_TIMEOUT_MS, closeChannel } from './close-channel.js';
 import type { ConfirmPublisher } from './confirm-publisher.js';
 import { declareGroupTopology, type GroupTopology, type TopologySettings } from './topology.js';
 import type { AmqpChannel, AmqpMessage } from './types.js';
@@ -115,7 +115,7 @@ export class AmqpSubscription implements Subscription {
     const current = this.current;
     if (current && !current.closed && current.consumerTag !== undefined) {
       // A failed cancel means the channel is gone already: the broker stopped delivering anyway.
-      await settleWithin(cancelConsumer(current));
+      await settleWithin([cancelConsumer(current)], CHANNEL_CLOSE_TIMEOUT_MS);
     }
     await this.reopening?.catch(() => {});
     await this.waitForInFlight(options);

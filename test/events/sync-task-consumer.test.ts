@@ -516,6 +516,26 @@ describe('SyncTaskEventConsumer', () => {
       expect(isIntegrationSyncError(error, 'ERR_INVALID_OPTION')).toBe(true);
     }
   });
+
+  it('reads null optional options as not set, like every other service (was ERR_INVALID_OPTION for lease, maxAttempts, syncTimeoutMs, overlap, idGenerator)', async () => {
+    const bus = createMemoryBus();
+    const sync = fakeSync();
+    const consumer = new SyncTaskEventConsumer({
+      bus,
+      syncService: sync.service,
+      tokenRefresh: fakeRefresher(refreshed).refresher,
+      lease: null as never,
+      maxAttempts: null as never,
+      syncTimeoutMs: null as never,
+      overlap: null as never,
+      idGenerator: null as never,
+    });
+    await consumer.start();
+    await bus.publish(createEvent(EventTypes.SyncScheduled, { integrationId: 'int_null', tenantId: 't1', trigger: 'schedule', scheduledAt: new Date().toISOString() }));
+    await waitFor(() => sync.calls.length === 1, 'the sync to run with the defaults');
+    await consumer.stop();
+    await bus.close();
+  });
 });
 
 describe('taskErrorText', () => {

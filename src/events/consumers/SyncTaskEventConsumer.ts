@@ -9,7 +9,7 @@ import { IntegrationSyncError, isIntegrationSyncError, isNonRetryable, NonRetrya
 import type { LeaseHandle, Lease } from '../../leases/types.js';
 import type { Logger } from '../../core/logger.js';
 import { childLogger, silentLogger } from '../../core/logger.js';
-import { assertMs, assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS } from '../../core/options.js';
+import { assertMs, assertNonEmptyString, assertOptionalMethods, assertPositiveInt, CLOCK_METHODS, LEASE_METHODS } from '../../core/options.js';
 import { createMemorySyncTaskStore } from '../../tasks/memory-task-store.js';
 import { OVERLAP_POLICIES, SyncOverlapRunner, type OverlapPolicy } from '../../tasks/overlap.js';
 import { taskErrorText } from '../../tasks/task-error.js';
@@ -172,10 +172,10 @@ export class SyncTaskEventConsumer {
     requireMethod('bus', options.bus, 'subscribe');
     requireMethod('syncService', options.syncService, 'execute');
     requireMethod('tokenRefresh', options.tokenRefresh, 'refreshConnectionTokens');
-    if (options.overlap !== undefined && !OVERLAP_POLICIES.includes(options.overlap)) {
+    if (options.overlap != null && !OVERLAP_POLICIES.includes(options.overlap)) {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', `overlap must be one of ${OVERLAP_POLICIES.join(', ')}; got ${String(options.overlap).slice(0, 40)}`);
     }
-    if (options.idGenerator !== undefined && typeof options.idGenerator !== 'function') {
+    if (options.idGenerator != null && typeof options.idGenerator !== 'function') {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'idGenerator must be a function');
     }
     this.bus = options.bus;
@@ -185,18 +185,15 @@ export class SyncTaskEventConsumer {
     this.store = assertOptionalMethods('store', options.store, ['create', 'get', 'update']) ?? createMemorySyncTaskStore({ clock: options.clock ?? systemClock });
     this.group = assertNonEmptyString('group', options.group ?? DEFAULT_GROUP);
     this.concurrency = assertPositiveInt('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, 10_000);
-    this.maxAttempts = options.maxAttempts === undefined ? undefined : assertPositiveInt('maxAttempts', options.maxAttempts, 1000);
+    this.maxAttempts = options.maxAttempts == null ? undefined : assertPositiveInt('maxAttempts', options.maxAttempts, 1000);
     this.overlap = options.overlap ?? 'coalesce';
     this.audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
     this.logger = childLogger(options.logger ?? silentLogger, { component: 'SyncTaskEventConsumer' });
     this.clock = options.clock ?? systemClock;
     this.idGenerator = options.idGenerator ?? (({ group, eventId }) => `${group}:${eventId}`);
-    this.syncTimeoutMs = options.syncTimeoutMs === undefined ? undefined : assertMs('syncTimeoutMs', options.syncTimeoutMs);
+    this.syncTimeoutMs = options.syncTimeoutMs == null ? undefined : assertMs('syncTimeoutMs', options.syncTimeoutMs);
     this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
-    if (options.lease !== undefined) {
-      for (const method of ['tryAcquire', 'renew', 'release']) requireMethod('lease', options.lease, method);
-    }
-    this.lease = options.lease;
+    this.lease = assertOptionalMethods('lease', options.lease, LEASE_METHODS) ?? undefined;
     this.leaseTtlMs = assertMs('leaseTtlMs', options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, 30);
     this.leaseWaitMs = assertMs('leaseWaitMs', options.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS, 0);
     this.runner = new SyncOverlapRunner({ policy: this.overlap, run: (task, signal) => this.runTask(task, signal) });

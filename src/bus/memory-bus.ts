@@ -392,7 +392,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
   if (options.retryBaseMs != null) assertMs('retryBaseMs', options.retryBaseMs, 0);
   if (options.retryMaxMs != null) assertMs('retryMaxMs', options.retryMaxMs, 0);
   if (options.idempotencyTtlMs != null) assertMs('idempotencyTtlMs', options.idempotencyTtlMs, 1, Number.MAX_SAFE_INTEGER);
-  if (options.broker !== undefined && !(options.broker instanceof MemoryBrokerImpl)) {
+  if (options.broker != null && !(options.broker instanceof MemoryBrokerImpl)) {
     throw new IntegrationSyncError('ERR_INVALID_OPTION', 'broker must come from createMemoryBroker()');
   }
   const broker = (options.broker as MemoryBrokerImpl | undefined) ?? new MemoryBrokerImpl({});

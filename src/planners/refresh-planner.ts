@@ -147,7 +147,7 @@ export function createRefreshPlanner(options: RefreshPlannerOptions): RefreshPla
   const pageSize = assertPositiveInt('pageSize', options.pageSize ?? 100, 100_000);
   const maxPages = assertPositiveInt('maxPages', options.maxPages ?? 10_000);
   const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 8, 1000);
-  const source = options.source === undefined ? undefined : assertNonEmptyString('source', options.source);
+  const source = options.source == null ? undefined : assertNonEmptyString('source', options.source);
   const audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
   const logger = childLogger(options.logger ?? silentLogger, { component: 'refresh-planner' });
   const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;

@@ -117,7 +117,7 @@ export function createSyncPlanner(options: SyncPlannerOptions): SyncPlanner {
   const bus = options.bus;
   const findDue = options.findDue;
   const concurrency = assertPositiveInt('concurrency', options.concurrency ?? 8, 1000);
-  const source = options.source === undefined ? undefined : assertNonEmptyString('source', options.source);
+  const source = options.source == null ? undefined : assertNonEmptyString('source', options.source);
   const audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
   const logger = childLogger(options.logger ?? silentLogger, { component: 'sync-planner' });
   const clock = assertOptionalMethods('clock', options.clock, CLOCK_METHODS) ?? systemClock;

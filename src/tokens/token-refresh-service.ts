@@ -162,19 +162,19 @@ export class TokenRefreshService implements TokenRefresher {
     if (typeof options.http?.request !== 'function') {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'TokenRefreshService: http must be an HttpClient (an object with request()); use createFetchHttpClient()');
     }
-    if (options.buildRequest !== undefined && typeof options.buildRequest !== 'function') {
+    if (options.buildRequest != null && typeof options.buildRequest !== 'function') {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', `TokenRefreshService: buildRequest must be a function; got ${typeof options.buildRequest}`);
     }
-    if (options.headers !== undefined && (options.headers === null || !['object', 'function'].includes(typeof options.headers))) {
+    if (options.headers != null && !['object', 'function'].includes(typeof options.headers)) {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', 'TokenRefreshService: headers must be an object of strings or a function returning one');
     }
     this.bus = options.bus;
     this.http = options.http;
     this.buildRequest = options.buildRequest ?? defaultRefreshRequest;
-    this.baseUrl = options.baseUrl === undefined && options.buildRequest !== undefined ? '' : validateBaseUrl(options.baseUrl);
-    this.headers = options.headers;
-    this.timeoutMs = options.timeoutMs === undefined ? undefined : assertMs('timeoutMs', options.timeoutMs);
-    this.retries = options.retries === undefined ? undefined : assertRetries(options.retries);
+    this.baseUrl = options.baseUrl == null && options.buildRequest != null ? '' : validateBaseUrl(options.baseUrl);
+    this.headers = options.headers ?? undefined;
+    this.timeoutMs = options.timeoutMs == null ? undefined : assertMs('timeoutMs', options.timeoutMs);
+    this.retries = options.retries == null ? undefined : assertRetries(options.retries);
     const intervalMs = assertMs('intervalMs', options.intervalMs ?? DEFAULT_TOKEN_CHECK_INTERVAL_MS);
     const margin = assertMs('lookAheadMarginMs', options.lookAheadMarginMs ?? DEFAULT_LOOK_AHEAD_MARGIN_MS, 0, MAX_TIMER_MS);
     this.lookAheadMs = assertMs('lookAheadMs', options.lookAheadMs ?? intervalMs + margin, 0, 2 * MAX_TIMER_MS);

@@ -125,3 +125,26 @@ describe('method calls with null options behave as with none', () => {
     await expect(local.close(null as never)).resolves.toBeUndefined();
   });
 });
+
+describe('a null constructor option means "not set", as `??` reads it', () => {
+  // Each of these threw ERR_INVALID_OPTION for null while its siblings took the default.
+  const nullable: Record<string, string[]> = {
+    TokenRefreshService: ['timeoutMs', 'retries', 'buildRequest', 'headers'],
+    SyncTaskEventConsumer: ['lease', 'maxAttempts', 'syncTimeoutMs', 'overlap', 'idGenerator'],
+    createSyncPlanner: ['source'],
+    createRefreshPlanner: ['source'],
+    createMemoryBus: ['broker'],
+  };
+  for (const [factory, options] of Object.entries(nullable)) {
+    for (const option of options) {
+      it(`${factory} { ${option}: null }`, async () => {
+        const made = factories[factory]!({ [option]: null }) as { close?: () => Promise<void> };
+        expect(made).toBeDefined();
+        await made.close?.();
+      });
+    }
+  }
+  it('TokenRefreshService with buildRequest null still needs a baseUrl for the default request', () => {
+    expectInvalid(() => new TokenRefreshService({ bus, http, buildRequest: null as never }));
+  });
+});

@@ -360,6 +360,7 @@ export class SyncTaskEventConsumer {
     const stopRenewing = held === undefined ? undefined : this.keepLease(held, leaseLost);
     let timer: TimerHandle | undefined;
     try {
+      if (held !== undefined && (await this.settledElsewhere(task))) return;
       if (this.syncTimeoutMs !== undefined) {
         const ms = this.syncTimeoutMs;
         timer = this.clock.setTimeout(() => timeout.abort(new IntegrationSyncError('ERR_ABORTED', `sync exceeded syncTimeoutMs (${ms} ms)`)), ms);
@@ -418,6 +419,22 @@ export class SyncTaskEventConsumer {
       // The sync happened; failing the event now would run it again for a bookkeeping error.
       this.logger.error({ taskId: task.id, err: summarizeError(error) }, 'sync succeeded but its status could not be recorded');
     }
+  }
+
+  /**
+   * True when another replica settled this very task while we waited for its key: two copies of
+   * one event (a slot re-planned after a crash republishes its derived ids) reach two replicas at
+   * once, and the bus's idempotency only marks an id once its handler is done. A store that
+   * cannot answer runs the sync (at least once over at most once).
+   */
+  private async settledElsewhere(task: SyncTask): Promise<boolean> {
+    const current = await this.store.get(task.id).catch((error: unknown) => {
+      this.logger.warn({ taskId: task.id, err: summarizeError(error) }, 'could not re-read the task after taking its lease; running it');
+      return undefined;
+    });
+    if (current?.status !== 'succeeded' && current?.status !== 'skipped') return false;
+    this.logger.debug({ taskId: task.id, status: current.status }, 'task settled by another replica while waiting for its lease; not run again');
+    return true;
   }
 
   /** Takes `sync:<integrationId>:<tenantId>`, polling up to `leaseWaitMs` while another replica holds it. */

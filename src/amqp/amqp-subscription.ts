@@ -104,6 +104,11 @@ export class AmqpSubscription implements Subscription {
     return this.closing;
   }
 
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Called by the bus when its fixed connection is gone: stop trying to reopen on it. */
   connectionLost(): void {
     this.stopReopen.abort();

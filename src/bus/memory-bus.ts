@@ -309,6 +309,11 @@ class MemorySubscription implements Subscription, Member {
     return this.closePromise;
   }
 
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   crash(): void {
     if (this.closePromise !== undefined && !this.taking && this.active.size === 0) return;
     this.detach();

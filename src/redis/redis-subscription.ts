@@ -112,6 +112,11 @@ export class RedisSubscription implements Subscription {
     return this.closePromise;
   }
 
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   private async shutdown(options: CloseOptions): Promise<void> {
     this.stopping = true;
     this.stopController.abort();

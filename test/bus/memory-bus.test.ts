@@ -261,6 +261,21 @@ describe('memory bus specifics', () => {
   });
 });
 
+describe('memory subscription disposal', () => {
+  it('[Symbol.asyncDispose] closes the subscription: later events wait for another member', async () => {
+    const bus = createMemoryBus();
+    const seen: string[] = [];
+    const subscription = await bus.subscribe({ group: 'g', types: [EventTypes.SyncScheduled], handler: async (event) => void seen.push(event.id) });
+    await bus.publish(scheduled('before'));
+    await waitFor(() => seen.length === 1, 'the first event');
+    await (subscription as unknown as AsyncDisposable)[Symbol.asyncDispose]();
+    await bus.publish(scheduled('after'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual(['before']);
+    await bus.close();
+  });
+});
+
 describe('memory bus close options', () => {
   it('rejects a bad close timeout without closing, so a corrected close still works', async () => {
     const bus = createMemoryBus();

@@ -26,7 +26,7 @@ import type { DeadLetterHandler, DeadLetterRecord, SubscribeOptions } from './ty
  * to {@link DeliveryPipeline}; a host sets them once on the bus.
  */
 export interface BusOptions {
-  /** Handled-event store shared by the bus's subscriptions. @default an in-memory LRU */
+  /** Handled-event store shared by the bus's subscriptions. @default an in-memory store of the last 100000 handled ids */
   idempotency?: IdempotencyStore;
   /** How long a handled event id is remembered. @default 86400000 (24 h) */
   idempotencyTtlMs?: number;

@@ -23,7 +23,8 @@ export interface MemoryIdempotencyStoreOptions {
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
- * An in-process LRU {@link IdempotencyStore} (the default). Replicas do not share it: use the
+ * An in-process {@link IdempotencyStore} (the default), bounded by `maxEntries`: the ids added
+ * longest ago go first (a lookup does not refresh an id). Replicas do not share it: use the
  * Redis store from `integration-sync/redis` when several processes consume one group.
  */
 export function createMemoryIdempotencyStore(options: MemoryIdempotencyStoreOptions = {}): IdempotencyStore {

@@ -208,10 +208,10 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
         alive(replicas);
         const log = await syncs();
         const pids = new Set(log.filter((r) => r.phase === 'end').map((r) => r.pid));
-        return (await checkDues()).length >= 8 && replicas.every((r) => pids.has(r.pid));
+        return (await checkDues()).length >= 12 && replicas.every((r) => pids.has(r.pid));
       },
       40_000,
-      'eight slots, and syncs on every replica',
+      'twelve slots, and syncs on every replica',
     );
 
     // SIGKILL a replica while one of its syncs is running.
@@ -275,10 +275,10 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
         alive(survivors);
         const log = await syncs();
         recovered = await Promise.all(inFlightAtKill.map((v) => recovery(v, log)));
-        return recovered.every((r) => r !== undefined) && (await checkDues()).filter((t) => t.slot > slotAtKill).length >= 12;
+        return recovered.every((r) => r !== undefined) && (await checkDues()).filter((t) => t.slot > slotAtKill).length >= 16;
       },
       40_000,
-      'the killed sync re-run elsewhere and twelve slots after the kill',
+      'the killed sync re-run elsewhere and sixteen slots after the kill',
     ).catch(async (error: unknown) => {
       throw new Error(`${String(error)}: ${await phase2()}`);
     });
@@ -323,10 +323,14 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
     const ticks = await judged();
     const slots = ticks.map((t) => t.slot);
 
-    // No slot lost: after the first slot every slot up to the judged end was emitted, kill or not.
-    const gaps = slots.slice(1).filter((s, i) => s !== slots[i]! + 1);
-    expect(gaps).toEqual([]);
-    expect(slots.filter((s) => s > slotAtKill).length).toBeGreaterThanOrEqual(8);
+    // No slot lost: every slot from the first to the judged end was emitted, kill or not. The one
+    // exception the design allows: the killed replica took the kill slot's lease and died before
+    // publishing (the slot lease is never released, so nobody else emits that slot).
+    const missingSlots: number[] = [];
+    for (let slot = slots[0]!; slot <= slots.at(-1)!; slot++) if (!slots.includes(slot)) missingSlots.push(slot);
+    expect(missingSlots.filter((slot) => Math.abs(slot - slotAtKill) > 1)).toEqual([]);
+    expect(missingSlots.length).toBeLessThanOrEqual(1);
+    expect(slots.filter((s) => s > slotAtKill).length).toBeGreaterThanOrEqual(12);
 
     // Never twice for one slot: repeats only where the killed replica had started it first.
     const startsByEvent = new Map<string, SyncRecord[]>();
@@ -381,7 +385,7 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
 
     const runs = log.filter((r) => r.phase === 'end').length;
     console.log(
-      `full loop: ${slots.length} slots judged (${slots.filter((s) => s > slotAtKill).length} after the kill), ${runs} syncs run, ` +
+      `full loop: ${slots.length} slots judged (${slots.filter((s) => s > slotAtKill).length} after the kill, ${missingSlots.length} missing), ${runs} syncs run, ` +
         `${inFlightAtKill.length} in flight at kill (${recovered.map((r) => r?.how).join('/')}), ${repeated.length} started twice, recovery ${recoveredAt - killedAt} ms, ` +
         `${cycles} refresh cycles, ${hits.length} refresh calls, shutdown ${shutdownMs.join('/')} ms`,
     );

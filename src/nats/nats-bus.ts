@@ -428,12 +428,13 @@ class NatsBus implements NatsEventBus {
         group,
         type: typeof parsed?.type === 'string' ? parsed.type : binding.type,
         ...(eventId !== undefined ? { eventId } : {}),
-        ...(payload !== undefined ? { payload: payload.slice(0, this.maxPayloadBytes) } : {}),
+        ...(payload !== undefined ? { payload } : {}),
         error: { name: 'MaxDeliveries', message: `JetStream stopped after ${deliveries} deliveries without an ack: every member stopped mid-handler` },
         attempts: deliveries,
         deadLetteredAt: new Date((this.options.clock ?? systemClock).now()).toISOString(),
       };
-      await this.js.publish(this.deadLetterSubject(group), JSON.stringify(record), { msgID: deadLetterMsgId(group, seq) });
+      // Bounded like every other dead letter: JSON escaping can double the stored payload, past what the server takes.
+      await this.js.publish(this.deadLetterSubject(group), encodeDeadLetter(record, this.maxPayloadBytes), { msgID: deadLetterMsgId(group, seq) });
       this.logger.error({ group, eventType: record.type, eventId, reason: record.reason, attempts: deliveries, seq }, 'event dead-lettered');
       safeAudit(
         this.busOptions.audit ?? noopAuditSink,

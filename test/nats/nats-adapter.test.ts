@@ -246,6 +246,33 @@ describe('NATS bus: exhausted deliveries', () => {
   });
 });
 
+describe('NATS bus: exhausted deliveries of a large event', () => {
+  it('stores the advisory dead letter within maxPayloadBytes even when JSON escaping doubles the payload', async () => {
+    const ns = namespace('exhaust-big');
+    const hooked: DeadLetterRecord[] = [];
+    // 900 000 is under the server's 1 MiB max_payload; the record of an 800 kB payload of quotes
+    // is 1.6 MB as plain JSON.stringify would write it, which the server refused.
+    const { bus } = await member(ns, { maxAttempts: 1, ackWaitMs: 1000, progressIntervalMs: 0, maxPayloadBytes: 900_000, onDeadLetter: (r) => void hooked.push(r) });
+    const base = scheduledEvent();
+    const event = { ...base, data: { ...(base.data as Record<string, unknown>), note: '"'.repeat(400_000) } };
+    await bus.subscribe({
+      group: 'stuck',
+      types: [EventTypes.SyncScheduled],
+      concurrency: 2,
+      handler: (_e, ctx) => new Promise<void>((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    });
+    await bus.publish(event);
+    await waitFor(() => hooked.length >= 1, 'dead letter from the advisory', 20_000);
+    await withManager(async (jsm) => {
+      const stored = await jsm.streams.getMessage(streamFor(ns), { last_by_subj: bus.deadLetterSubject('stuck') });
+      const record = stored?.json<DeadLetterRecord>();
+      expect(record).toMatchObject({ reason: 'max_attempts', eventId: event.id, error: { name: 'MaxDeliveries' } });
+      expect(stored?.data.length).toBeLessThanOrEqual(900_000);
+      expect(record?.payload?.startsWith('{')).toBe(true);
+    });
+  }, 40_000);
+});
+
 describe('NATS bus: close', () => {
   it('hands an unfinished event back at the close deadline, so another member gets it before the ack wait', async () => {
     const ns = namespace('handback');

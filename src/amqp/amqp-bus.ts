@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { raceSignal, settleWithin, throwIfAborted } from '../core/abort.js';
+import { DEFAULT_STOP_TIMEOUT_MS, raceSignal, settleWithin, throwIfAborted } from '../core/abort.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger, type Logger } from '../core/logger.js';
 import { assertMs, assertNonEmptyString, assertPositiveInt } from '../core/options.js';
@@ -150,7 +150,7 @@ class AmqpEventBus implements AmqpBus {
     this.settings = { queueType, deliveryLimit: assertPositiveInt('deliveryLimit', options.deliveryLimit ?? 20, 10_000) };
     this.reopenBaseMs = assertMs('reopenBaseMs', options.reopenBaseMs ?? 500);
     this.reopenMaxMs = assertMs('reopenMaxMs', options.reopenMaxMs ?? 30_000);
-    this.closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? 10_000, 0);
+    this.closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
     this.maxPayloadBytes = assertPositiveInt('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     this.logger = childLogger(options.logger ?? silentLogger, { component: 'amqp-bus' });
     this.clock = options.clock ?? systemClock;

@@ -1,7 +1,7 @@
 import type { AuditRecord, AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
 import { auditDiagnosticsActive, publishAuditDiagnostic } from '../audit/diagnostics.js';
-import { backoffDelay } from '../core/abort.js';
+import { backoffDelay, DEFAULT_STOP_TIMEOUT_MS } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, isNonRetryable, summarizeError, type ErrorSummary } from '../core/errors.js';
@@ -142,7 +142,7 @@ export class DeliveryPipeline {
     this.clock = bus.clock ?? systemClock;
     this.onDeadLetter = bus.onDeadLetter;
     // At least a second, so a close deadline of 0 does not cut every hook short.
-    this.hookTimeoutMs = Math.max(1000, bus.closeTimeoutMs ?? 10_000);
+    this.hookTimeoutMs = Math.max(1000, bus.closeTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
   }
 
   /** Decides what to do with one delivery. Never throws. */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { throwIfAborted } from '../core/abort.js';
+import { DEFAULT_STOP_TIMEOUT_MS, throwIfAborted } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
@@ -74,7 +74,6 @@ interface Member {
 
 const DEFAULT_MAX_QUEUE_LENGTH = 100_000;
 const DEFAULT_MAX_DEAD_LETTERS = 1000;
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /** One consumer group: one queue, shared by its members. */
 class GroupState {
@@ -402,7 +401,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): MemoryEventBus 
   }
   const broker = (options.broker as MemoryBrokerImpl | undefined) ?? new MemoryBrokerImpl({});
   const maxDeadLetters = assertPositiveInt('maxDeadLetters', options.maxDeadLetters ?? DEFAULT_MAX_DEAD_LETTERS);
-  const closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 0);
+  const closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
   const maxPayloadBytes = assertPositiveInt('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
   const logger = childLogger(options.logger ?? silentLogger, { component: 'memory-bus' });
   // One store for all of this bus's subscriptions, so a re-published id is skipped in each group.

@@ -2,6 +2,13 @@ import type { Clock, TimerHandle } from './clock.js';
 import { systemClock } from './clock.js';
 import { IntegrationSyncError } from './errors.js';
 
+/**
+ * How long `close()`/`stop()` wait for in-flight work before aborting it, unless configured:
+ * one value for every bus and service, so a host reasons about one shutdown budget.
+ * @internal
+ */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
 /** Options of every long call: cancel it through `signal`. */
 export interface SignalOptions {
   /** Aborts the call; it then rejects with the signal's reason. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { abortReason, raceSignal, throwIfAborted } from '../core/abort.js';
+import { abortReason, DEFAULT_STOP_TIMEOUT_MS, raceSignal, throwIfAborted } from '../core/abort.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
 import { childLogger, silentLogger } from '../core/logger.js';
@@ -78,7 +78,6 @@ const DEFAULT_ACK_WAIT_MS = 30_000;
 const DEFAULT_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 const DEFAULT_PULL_EXPIRES_MS = 30_000;
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 /** The subject token under the prefix that holds dead letters; event types may not start with it. */
 const DEAD_LETTER_TOKEN = 'dead-letter';
 /** JetStream error codes: stream not found; consumer exists with another config (2.10+ create action). */
@@ -166,7 +165,7 @@ class NatsBus implements NatsEventBus {
     const shortestWait = Math.min(this.ackWaitMs, ...(this.backoffMs ?? []));
     this.progressIntervalMs = assertMs('progressIntervalMs', options.progressIntervalMs ?? Math.floor(shortestWait / 3), 0, shortestWait - 1);
     this.pullExpiresMs = assertMs('pullExpiresMs', options.pullExpiresMs ?? DEFAULT_PULL_EXPIRES_MS, 1000);
-    this.closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 0);
+    this.closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
     this.maxPayloadBytes = assertPositiveInt('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     if (options.createStream !== false) {
       assertMs('streamMaxAgeMs', options.streamMaxAgeMs ?? DEFAULT_MAX_AGE_MS, 1000, Number.MAX_SAFE_INTEGER / 1_000_000);

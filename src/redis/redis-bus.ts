@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { abortReason, raceSignal, throwIfAborted } from '../core/abort.js';
+import { abortReason, DEFAULT_STOP_TIMEOUT_MS, raceSignal, throwIfAborted } from '../core/abort.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError } from '../core/errors.js';
 import { childLogger, silentLogger } from '../core/logger.js';
@@ -72,7 +72,6 @@ export interface RedisEventBus extends EventBus {
 }
 
 const DEFAULT_PREFIX = 'integration-sync';
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /** The stream key events of `type` are published to under `prefix` (for hosts that publish or inspect directly). */
 export function redisStreamKey(prefix: string, type: string): string {
@@ -125,7 +124,7 @@ export function createRedisBus(options: RedisBusOptions): RedisEventBus {
   const claimIdleMs = assertMs('claimIdleMs', options.claimIdleMs ?? 30_000, 100);
   const claimIntervalMs = assertMs('claimIntervalMs', options.claimIntervalMs ?? 5_000, 10);
   const cleanupIdle = assertMs('consumerCleanupIdleMs', options.consumerCleanupIdleMs ?? 86_400_000, 0);
-  const closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, 0);
+  const closeTimeoutMs = assertMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
   const maxPayloadBytes = assertPositiveInt('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
   const startId = options.startId ?? '$';
   if (startId !== '$' && startId !== '0') {

@@ -1,4 +1,4 @@
-import { settleWithin } from '../core/abort.js';
+import { DEFAULT_STOP_TIMEOUT_MS, settleWithin } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
@@ -36,7 +36,7 @@ export interface SlotTimerOptions {
 }
 
 /** Default deadline of {@link SlotTimer.stop} for an in-flight tick. */
-export const DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS = 10_000;
+export const DEFAULT_SLOT_TIMER_STOP_TIMEOUT_MS = DEFAULT_STOP_TIMEOUT_MS;
 
 /**
  * A timer that fires on absolute slots (`slot = floor(now / intervalMs)`), the engine of both

@@ -2,7 +2,7 @@ import type { AuditRecord, AuditSink } from '../audit/types.js';
 import { noopAuditSink } from '../audit/types.js';
 import { safeAudit } from '../bus/delivery.js';
 import type { EventBus } from '../bus/types.js';
-import { abortReason, settleWithin, throwIfAborted, type SignalOptions } from '../core/abort.js';
+import { abortReason, DEFAULT_STOP_TIMEOUT_MS, settleWithin, throwIfAborted, type SignalOptions } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
@@ -183,7 +183,7 @@ export class TokenRefreshService implements TokenRefresher {
     this.records = assertOptionalMethods('refreshRecords', options.refreshRecords, ['get', 'set']) ?? createMemoryRefreshRecordStore();
     this.audit = assertOptionalMethods('audit', options.audit, ['record']) ?? noopAuditSink;
     this.source = assertNonEmptyString('source', options.source ?? DEFAULT_SOURCE);
-    this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? 10_000, 0);
+    this.stopTimeoutMs = assertMs('stopTimeoutMs', options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, 0);
     this.clock = options.clock ?? systemClock;
     this.logger = childLogger(options.logger ?? silentLogger, { component: 'TokenRefreshService' });
     this.timer = new SlotTimer({

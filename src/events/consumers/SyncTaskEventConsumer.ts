@@ -2,7 +2,7 @@ import type { AuditSink } from '../../audit/types.js';
 import { noopAuditSink } from '../../audit/types.js';
 import { safeAudit } from '../../bus/delivery.js';
 import type { DeliveryContext, EventBus, Subscription } from '../../bus/types.js';
-import { abortReason, raceSignal, sleep } from '../../core/abort.js';
+import { abortReason, DEFAULT_STOP_TIMEOUT_MS, raceSignal, sleep } from '../../core/abort.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import { IntegrationSyncError, isIntegrationSyncError, isNonRetryable, NonRetryableError, summarizeError } from '../../core/errors.js';
@@ -77,7 +77,6 @@ export interface ConsumerStopOptions {
 
 const DEFAULT_GROUP = 'integration-sync';
 const DEFAULT_CONCURRENCY = 8;
-const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const DEFAULT_LEASE_TTL_MS = 60_000;
 const DEFAULT_LEASE_WAIT_MS = 10_000;
 const LEASE_POLL_MS = 250;

@@ -51,6 +51,8 @@ const neverAborted = new AbortController().signal;
  */
 export class EventRouter {
   private readonly routes = new Map<string, Route>();
+  /** {@link EventRouter.schemas} as `handle()` reads it, built once per set of routes, not per event. */
+  private validation: EventSchemaRegistry | undefined;
 
   /** Routes a contract event type, with its contract schema. */
   on<K extends keyof EventDataMap>(type: K, handler: RouteHandler<EventDataMap[K], K>): this;
@@ -73,6 +75,7 @@ export class EventRouter {
       throw new IntegrationSyncError('ERR_INVALID_OPTION', `EventRouter.on: the schema of ${type} must be a zod schema`);
     }
     this.routes.set(type, { schema, handler });
+    this.validation = undefined;
     return this;
   }
 
@@ -95,7 +98,7 @@ export class EventRouter {
    * passed as a handler as is.
    */
   readonly handle = async (event: CloudEvent, context?: Partial<DeliveryContext>): Promise<void> => {
-    const result = validateEvent(event, this.schemas);
+    const result = validateEvent(event, (this.validation ??= this.schemas));
     if (!result.ok) {
       throw new NonRetryableError(`EventRouter: event is invalid: ${formatIssues(result.issues).slice(0, 500)}`, {
         details: { issues: result.issues },

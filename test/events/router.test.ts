@@ -79,6 +79,19 @@ describe('EventRouter', () => {
     expect(calls).toBe(0);
   });
 
+  it('handle() validates against the routes as they are now, also after a route added later', async () => {
+    const seen: unknown[] = [];
+    const router = new EventRouter().on(EventTypes.SyncScheduled, async (event) => void seen.push(event.data.integrationId));
+    await router.handle(scheduled());
+    const paid = { ...scheduled(), type: 'acme.invoice.paid', data: { invoiceId: 42 } } as CloudEvent;
+    await expect(router.handle(paid)).rejects.toMatchObject({ code: 'ERR_NON_RETRYABLE' });
+    router.on('acme.invoice.paid', z.looseObject({ invoiceId: z.string() }), async (event) => void seen.push(event.data.invoiceId));
+    // The new route's schema applies: a number is refused, a string passes.
+    await expect(router.handle(paid)).rejects.toMatchObject({ code: 'ERR_NON_RETRYABLE' });
+    await router.handle({ ...paid, data: { invoiceId: 'inv_1' } });
+    expect(seen).toEqual(['int_crm', 'inv_1']);
+  });
+
   it('subscribe() delivers through a real memory bus with its schemas; invalid events are dead-lettered', async () => {
     const bus = createMemoryBus({ retryBaseMs: 5 });
     buses.push(bus);

@@ -38,7 +38,7 @@ export interface SubscribeOptions {
 export interface CloseOptions extends SignalOptions {
   /**
    * How long in-flight handlers may run before they are aborted and their events left unacked
-   * for redelivery. @default 10000
+   * for redelivery. @default the bus's `closeTimeoutMs` (10000)
    */
   timeoutMs?: number;
 }
@@ -98,7 +98,11 @@ export interface DeadLetterRecord {
   eventId?: string;
   /** The parsed event, when it parsed. */
   event?: CloudEvent;
-  /** The payload as received (UTF-8 text), when it did not parse as an event. */
+  /**
+   * The payload as received (UTF-8 text) when the record has no parsed `event`: an unparsable or
+   * invalid event, or (NATS) one whose deliveries ran out without an outcome. Only its first 4096
+   * characters are kept when it is too large to store.
+   */
   payload?: string;
   /** Validation issues, for `invalid` and `unparsable`. */
   issues?: ValidationIssue[];

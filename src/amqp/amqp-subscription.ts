@@ -139,19 +139,7 @@ export class AmqpSubscription implements Subscription {
     // Once their channels are gone nothing can be acked any more, and the broker has requeued it all.
     const ackable = [...this.inFlight].some((entry) => !entry.generation.closed);
     const timeoutMs = ackable ? (options.timeoutMs ?? this.ctx.closeTimeoutMs) : 0;
-    const deadline = new AbortController();
-    const onAbort = (): void => deadline.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) deadline.abort();
-    try {
-      await Promise.race([
-        Promise.all([...this.inFlight].map((entry) => entry.done)),
-        sleep(timeoutMs, deadline.signal, this.ctx.clock).catch(() => {}),
-      ]);
-    } finally {
-      deadline.abort();
-      options.signal?.removeEventListener('abort', onAbort);
-    }
+    await settleWithin([...this.inFlight].map((entry) => entry.done), timeoutMs, this.ctx.clock, options.signal);
   }
 
   /** Opens a channel and a consumer on it. `declare` asserts the topology; `passive` only checks the queue exists. */

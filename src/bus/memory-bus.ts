@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { DEFAULT_STOP_TIMEOUT_MS, throwIfAborted } from '../core/abort.js';
+import { DEFAULT_STOP_TIMEOUT_MS, settleWithin, throwIfAborted } from '../core/abort.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { IntegrationSyncError, summarizeError } from '../core/errors.js';
@@ -332,19 +332,8 @@ class MemorySubscription implements Subscription, Member {
     this.state.schedulePump();
   }
 
-  private waitForActive(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let timer: TimerHandle | undefined;
-      const finish = (): void => {
-        if (timer !== undefined) this.host.clock.clearTimeout(timer);
-        signal?.removeEventListener('abort', finish);
-        resolve();
-      };
-      if (signal?.aborted) return finish();
-      signal?.addEventListener('abort', finish, { once: true });
-      timer = this.host.clock.setTimeout(finish, timeoutMs);
-      void Promise.allSettled([...this.active].map((d) => d.done)).then(finish);
-    });
+  private async waitForActive(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    await settleWithin([...this.active].map((d) => d.done), timeoutMs, this.host.clock, signal);
   }
 }
 

@@ -26,6 +26,8 @@ export interface LoopIntegration {
   tenantId: string;
   /** Due on even check-due slots only (else every slot). */
   evenSlotsOnly: boolean;
+  /** Sync duration range for this pair, when not the default `syncMinMs`..`syncMaxMs`. */
+  syncMs?: [number, number];
 }
 
 /** One connection whose token always looks about to expire. */
@@ -133,9 +135,11 @@ async function main(config: FullLoopWorkerConfig): Promise<void> {
     syncService: {
       execute: async (task, { signal }) => {
         const key = `${task.integrationId}/${task.tenantId}`;
+        const pair = config.integrations.find((i) => i.integrationId === task.integrationId && i.tenantId === task.tenantId);
+        const [min, max] = pair?.syncMs ?? [config.syncMinMs, config.syncMaxMs];
         await redis.rpush(config.logKey, `start|${key}|${task.eventId ?? ''}|${task.id}|${pid}|${Date.now()}`);
         try {
-          await sleep(config.syncMinMs + Math.floor(Math.random() * (config.syncMaxMs - config.syncMinMs)), undefined, { signal });
+          await sleep(min + Math.floor(Math.random() * (max - min)), undefined, { signal });
         } catch (error) {
           // Aborted (lost lease, shutdown): the sync stops here, so its interval ends here.
           await redis.rpush(config.logKey, `abort|${key}|${task.eventId ?? ''}|${task.id}|${pid}|${Date.now()}`);

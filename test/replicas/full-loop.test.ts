@@ -19,7 +19,7 @@ import { EventTypes } from '../../src/events/schemas.js';
 import { syncScheduledEventId } from '../../src/planners/sync-planner.js';
 import { createPostgresSyncTaskStore, migrate } from '../../src/postgres/index.js';
 import { redisStreamKey } from '../../src/redis/index.js';
-import type { SyncTaskStore } from '../../src/tasks/types.js';
+import type { SyncTask, SyncTaskStore } from '../../src/tasks/types.js';
 import { dueAt, type FullLoopWorkerConfig } from './full-loop-worker.js';
 import { deleteKeys, exitWithin, killAll, REDIS_URL, spawnReplica, uniqueNamespace, until, waitReady, type Replica } from './harness.js';
 
@@ -161,6 +161,9 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
         { integrationId: 'int_erp', tenantId: 'tenant_b', evenSlotsOnly: false },
         { integrationId: 'int_hr', tenantId: 'tenant_a', evenSlotsOnly: true },
         { integrationId: 'int_hr', tenantId: 'tenant_b', evenSlotsOnly: true },
+        // Often slower than its period (two slots): the next slot's event reaches another replica
+        // while it runs, and only the sync lease keeps them from running side by side.
+        { integrationId: 'int_bi', tenantId: 'tenant_b', evenSlotsOnly: true, syncMs: [400, 1200] },
       ],
       connections: [
         { connectionId: 'conn_crm_a', integrationId: 'int_crm', tenantId: 'tenant_a' },
@@ -175,6 +178,21 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
     const syncs = () => readSyncLog(redis, config.logKey);
     const checkDues = () => readTicks(redis, namespace, EventTypes.SyncCheckDue);
 
+    /**
+     * The task that did `taskId`'s work: itself, or the follow-up it was coalesced into, followed
+     * along the chain (a follow-up whose lease wait timed out is retried and may itself be
+     * coalesced into a newer follow-up).
+     */
+    const settledBy = async (taskId: string): Promise<SyncTask | undefined> => {
+      let task = await store.get(taskId);
+      for (let hop = 0; hop < 50 && task?.status === 'skipped'; hop++) {
+        const into = /^coalesced into (.+)$/.exec(task.error ?? '')?.[1];
+        if (into === undefined) return undefined;
+        task = await store.get(into);
+      }
+      return task?.status === 'succeeded' ? task : undefined;
+    };
+
     /** Whether every due pair of `tick` was synced: run to the end, or coalesced into a run that succeeded. */
     const coverage = async (ticks: Tick[], log: SyncRecord[]): Promise<string[]> => {
       const ended = new Set(log.filter((r) => r.phase === 'end').map((r) => r.eventId));
@@ -184,8 +202,7 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
           const eventId = syncScheduledEventId(due.integrationId, due.tenantId, tick.timestamp);
           if (ended.has(eventId)) continue;
           const task = await store.get(`${GROUP}:${eventId}`);
-          const into = task?.status === 'skipped' ? /^coalesced into (.+)$/.exec(task.error ?? '')?.[1] : undefined;
-          if (into !== undefined && (await store.get(into))?.status === 'succeeded') continue;
+          if (task?.status === 'skipped' && (await settledBy(task.id)) !== undefined) continue;
           missing.push(`slot ${tick.slot} ${due.integrationId}/${due.tenantId} (${task?.status ?? 'no task'})`);
         }
       }
@@ -255,10 +272,8 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
       const endOf = (eventId: string): SyncRecord | undefined => log.find((r) => r.phase === 'end' && r.eventId === eventId && r.pid !== killed.pid);
       const rerun = endOf(v.eventId);
       if (rerun !== undefined) return { at: rerun.at, how: 're-run' };
-      const task = await store.get(v.taskId);
-      const into = task?.status === 'skipped' ? /^coalesced into (.+)$/.exec(task.error ?? '')?.[1] : undefined;
-      const follow = into === undefined ? undefined : await store.get(into);
-      if (follow?.status !== 'succeeded' || follow.eventId === undefined) return undefined;
+      const follow = await settledBy(v.taskId);
+      if (follow?.eventId === undefined) return undefined;
       const start = log.find((r) => r.phase === 'start' && r.taskId === follow.id && r.pid !== killed.pid && r.at > killedAt);
       const end = endOf(follow.eventId);
       return start !== undefined && end !== undefined ? { at: end.at, how: 'coalesced' } : undefined;
@@ -266,7 +281,14 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
     let recovered: Array<{ at: number; how: 're-run' | 'coalesced' } | undefined> = [];
     const phase2 = async (): Promise<string> => {
       const log = await syncs();
-      const states = await Promise.all(inFlightAtKill.map(async (v) => `${v.eventId.slice(0, 16)} ${v.key} task=${(await store.get(v.taskId))?.status} ${(await store.get(v.taskId))?.error ?? ''} runs=${log.filter((r) => r.eventId === v.eventId).map((r) => `${r.phase}@${r.pid}`).join(',')}`));
+      const describeTask = async (taskId: string, depth: number): Promise<string> => {
+        const task = await store.get(taskId);
+        const runs = log.filter((r) => r.taskId === taskId).map((r) => `${r.phase}@${r.pid}+${r.at - killedAt}`).join(',');
+        const into = /^coalesced into (.+)$/.exec(task?.error ?? '')?.[1];
+        const more = into !== undefined && depth < 3 ? ` -> ${await describeTask(into, depth + 1)}` : '';
+        return `${taskId.slice(-10)} ${task?.status} created+${task ? Date.parse(task.createdAt) - killedAt : '?'} runs=${runs}${more}`;
+      };
+      const states = await Promise.all(inFlightAtKill.map(async (v) => `${v.key} ${await describeTask(v.taskId, 0)}`));
       const after = (await checkDues()).filter((t) => t.slot > slotAtKill).length;
       return `slots after kill ${after}; in flight at kill: ${states.join(' | ')}`;
     };

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import {
   createEvent,
+  createMemoryBroker,
   createMemoryBus,
   createMemoryIdempotencyStore,
   DeliveryPipeline,
@@ -146,11 +147,33 @@ async function webhookStorm(): Promise<string> {
   return `webhook storm: ${storm} webhooks for one integration -> ${executions} sync runs, ${tasks.filter((t) => t.status === 'skipped').length} coalesced (${ms.toFixed(0)} ms wall, sync takes 50 ms)`;
 }
 
+/** Per-event cost of draining a backlog of `n` events that waited for a consumer. */
+async function drainBacklog(n: number): Promise<number> {
+  const bus = createMemoryBus({ broker: createMemoryBroker({ maxQueueLength: n + 1 }) });
+  let handled = 0;
+  const first = await bus.subscribe({ group: 'backlog', types: [EventTypes.WebhookReceived], handler: async () => {} });
+  await first.close();
+  for (let i = 0; i < n; i += 1) await bus.publish({ ...event, id: `b-${i}` });
+  const started = process.hrtime.bigint();
+  await bus.subscribe({ group: 'backlog', types: [EventTypes.WebhookReceived], concurrency: 16, handler: async () => void (handled += 1) });
+  while (handled < n) await new Promise((r) => setImmediate(r));
+  const perEvent = Number(process.hrtime.bigint() - started) / n;
+  await bus.close();
+  return perEvent;
+}
+
+async function backlogScaling(): Promise<string> {
+  const small = await drainBacklog(5_000);
+  const large = await drainBacklog(80_000);
+  return `memory bus backlog: draining 80 000 queued events costs ${(large / 1000).toFixed(1)} us/event vs ${(small / 1000).toFixed(1)} us/event for 5 000 (ratio ${(large / small).toFixed(2)}x; 1.00x = linear)`;
+}
+
 async function main(): Promise<void> {
   console.log(`integration-sync benchmarks (node ${process.version})\nratio = time per operation / time per operation of its floor, measured in this run; lower is better\n`);
   report([await parsing(), await pipeline(), await memoryBus()]);
   console.log('');
   console.log(await idempotencyMemory());
+  console.log(await backlogScaling());
   console.log(await webhookStorm());
 }
 

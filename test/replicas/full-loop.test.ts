@@ -96,6 +96,17 @@ async function readSyncLog(redis: Redis, key: string): Promise<SyncRecord[]> {
   });
 }
 
+/** The syncs `pid` started and has not ended or aborted (a task may run twice on one replica). */
+function openSyncs(log: SyncRecord[], pid: number): SyncRecord[] {
+  const open = new Map<string, SyncRecord[]>();
+  for (const r of log) {
+    if (r.pid !== pid) continue;
+    if (r.phase === 'start') open.set(r.taskId, [...(open.get(r.taskId) ?? []), r]);
+    else open.get(r.taskId)?.shift();
+  }
+  return [...open.values()].flat();
+}
+
 /** A check-due or check-expiring event as the stream holds it. */
 interface Tick {
   id: string;
@@ -238,9 +249,7 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
       async () => {
         const log = await syncs();
         for (const r of replicas) {
-          const closed = new Set(log.filter((x) => x.pid === r.pid && x.phase !== 'start').map((x) => x.taskId));
-          const open = log.filter((x) => x.pid === r.pid && x.phase === 'start' && !closed.has(x.taskId));
-          if (open.length > 0) {
+          if (openSyncs(log, r.pid).length > 0) {
             r.child.kill('SIGKILL');
             victim = r;
             return true;
@@ -256,8 +265,7 @@ describe('the whole loop on three replica processes (Redis Streams, Redis lease,
     const killedAt = Date.now();
     {
       const log = await syncs();
-      const closed = new Set(log.filter((x) => x.pid === killed.pid && x.phase !== 'start').map((x) => x.taskId));
-      inFlightAtKill = log.filter((x) => x.pid === killed.pid && x.phase === 'start' && !closed.has(x.taskId));
+      inFlightAtKill = openSyncs(log, killed.pid);
     }
     expect(inFlightAtKill.length).toBeGreaterThan(0);
     const slotAtKill = Math.floor(killedAt / config.checkDueMs);

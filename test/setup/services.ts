@@ -7,7 +7,7 @@ import { execSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 
-interface Service {
+export interface Service {
   name: string;
   port: number;
   start: () => string;
@@ -56,10 +56,14 @@ async function waitFor(port: number, deadlineMs: number): Promise<boolean> {
   return false;
 }
 
-export default async function setup(): Promise<void> {
+/**
+ * Makes sure every service listens on loopback, starting the ones that do not; rejects with one
+ * message naming each service it could neither reach nor start.
+ */
+export async function ensureServices(list: readonly Service[], { waitMs = 90_000 }: { waitMs?: number } = {}): Promise<void> {
   const missing: string[] = [];
   await Promise.all(
-    services.map(async (service) => {
+    list.map(async (service) => {
       if (await reachable(service.port)) return;
       const command = service.start();
       console.warn(`[services] ${service.name} is not listening on 127.0.0.1:${service.port}; starting it: ${command}`);
@@ -68,7 +72,7 @@ export default async function setup(): Promise<void> {
       } catch (error) {
         console.error(`[services] starting ${service.name} failed: ${(error as Error).message}`);
       }
-      if (!(await waitFor(service.port, 90_000))) {
+      if (!(await waitFor(service.port, waitMs))) {
         missing.push(`${service.name} (127.0.0.1:${service.port}; tried: ${command})`);
       }
     }),
@@ -79,4 +83,8 @@ export default async function setup(): Promise<void> {
         'Install and start them (see README "Running the tests"), then run npm test again.',
     );
   }
+}
+
+export default async function setup(): Promise<void> {
+  await ensureServices(services);
 }

@@ -9,4 +9,5 @@
 export { createRedisBus, redisStreamKey, type RedisBusOptions, type RedisEventBus } from './redis-bus.js';
 export { createRedisLease, type RedisLeaseOptions } from './redis-lease.js';
 export { createRedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './redis-idempotency.js';
+export { createRedisRefreshRecordStore, type RedisRefreshRecordStoreOptions } from './redis-refresh-records.js';
 export type { RedisClientLike, RedisBlockingClientLike } from './redis-client.js';

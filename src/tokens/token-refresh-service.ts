@@ -413,11 +413,6 @@ export class TokenRefreshService implements TokenRefresher {
   private async refreshed(request: ConnectionRefreshRequest, expiresAt: string | undefined, attempts: number): Promise<RefreshOutcome> {
     const nowMs = this.clock.now();
     const refreshedAt = new Date(nowMs).toISOString();
-    try {
-      await this.records.set(request.connectionId, nowMs);
-    } catch (error) {
-      this.logger.warn({ connectionId: request.connectionId, err: summarizeError(error) }, 'refresh record store failed; stale check may miss this refresh');
-    }
     this.auditRecord(request, 'succeeded', undefined, attempts);
     this.logger.info({ ...subject(request), attempts, expiresAt }, 'token refreshed');
     await this.bus.publish(
@@ -427,6 +422,13 @@ export class TokenRefreshService implements TokenRefresher {
         { source: this.source, time: refreshedAt },
       ),
     );
+    // Recorded only once the event is out: if the bus refused it, the call rejects, and the
+    // redelivered request must refresh (and announce) again rather than be skipped as stale.
+    try {
+      await this.records.set(request.connectionId, nowMs);
+    } catch (error) {
+      this.logger.warn({ connectionId: request.connectionId, err: summarizeError(error) }, 'refresh record store failed; stale check may miss this refresh');
+    }
     return { status: 'refreshed', connectionId: request.connectionId, refreshedAt, ...(expiresAt !== undefined ? { expiresAt } : {}), attempts };
   }
 

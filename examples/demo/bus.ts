@@ -40,7 +40,7 @@ export async function createDemoBus(url: string | undefined, options: BusOptions
       connected = true;
     } catch (error) {
       client.disconnect();
-      throw new Error(`cannot reach Redis at ${url}: ${(error as Error).message}`);
+      throw new Error(`cannot reach Redis at ${url}: ${lastError || (error as Error).message}`);
     }
     const bus = createRedisBus({ ...options, client, prefix: `demo:${namespace}`, claimIdleMs: 5_000, claimIntervalMs: 1_000 });
     return {

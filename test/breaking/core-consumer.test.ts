@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { createMemoryBus, type MemoryEventBus } from '../../src/bus/memory-bus.js';
 import type { Logger } from '../../src/core/logger.js';
@@ -9,18 +9,9 @@ import { EventTypes } from '../../src/events/schemas.js';
 import { createMemorySyncTaskStore } from '../../src/tasks/memory-task-store.js';
 import type { SyncTask, SyncTaskStore } from '../../src/tasks/types.js';
 import type { TokenRefresher } from '../../src/tokens/types.js';
+import { failOnUnhandledRejections } from '../support/unhandled.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,21 +1,12 @@
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryPipeline } from '../../src/bus/delivery.js';
 import { createMemoryBus, type MemoryEventBus } from '../../src/bus/memory-bus.js';
 import { isNonRetryable, summarizeError } from '../../src/core/errors.js';
 import { createEvent } from '../../src/events/envelope.js';
 import { taskErrorText } from '../../src/tasks/task-error.js';
+import { failOnUnhandledRejections } from '../support/unhandled.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 const buses: MemoryEventBus[] = [];
 afterEach(async () => {

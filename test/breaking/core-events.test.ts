@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isIntegrationSyncError } from '../../src/core/errors.js';
 import { createEvent, parseEvent, validateEvent } from '../../src/events/envelope.js';
 import { createMemoryBus } from '../../src/bus/memory-bus.js';
 import { EventTypes } from '../../src/events/schemas.js';
+import { failOnUnhandledRejections } from '../support/unhandled.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 const envelope = (data: unknown): Record<string, unknown> => ({ specversion: '1.0', id: 'x', source: 's', type: EventTypes.WebhookReceived, data });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { createMemoryBus } from '../../src/bus/memory-bus.js';
 import type { EventBus } from '../../src/bus/types.js';
@@ -6,18 +6,9 @@ import { createEvent, type CloudEvent } from '../../src/events/envelope.js';
 import { EventTypes } from '../../src/events/schemas.js';
 import { createRefreshPlanner } from '../../src/planners/refresh-planner.js';
 import { createSyncPlanner } from '../../src/planners/sync-planner.js';
+import { failOnUnhandledRejections } from '../support/unhandled.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 function recordingBus(): { bus: EventBus; published: CloudEvent[] } {
   const published: CloudEvent[] = [];

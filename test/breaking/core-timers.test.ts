@@ -1,22 +1,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventBus } from '../../src/bus/types.js';
 import type { CloudEvent } from '../../src/events/envelope.js';
 import { SyncSchedulerService } from '../../src/scheduler/sync-scheduler-service.js';
 import { TokenRefreshService } from '../../src/tokens/token-refresh-service.js';
+import { failOnUnhandledRejections } from '../support/unhandled.js';
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
+failOnUnhandledRejections();
 
 async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const started = Date.now();

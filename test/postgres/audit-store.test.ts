@@ -1,35 +1,22 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { safeAudit } from '../../src/bus/delivery.js';
 import { createMemoryBus } from '../../src/bus/memory-bus.js';
 import { isIntegrationSyncError } from '../../src/core/errors.js';
 import { createEvent } from '../../src/events/envelope.js';
-import { createPostgresAuditStore, migrate } from '../../src/postgres/index.js';
+import { createPostgresAuditStore } from '../../src/postgres/index.js';
 import { testAuditStore } from '../../src/testing/audit-conformance.js';
-import { dropSchema, newPool, uniqueSchema } from './helpers.js';
+import { migratedSchemas, newPool } from './helpers.js';
 
 const pool = newPool();
-const root = uniqueSchema('pga');
-const schemas = new Set<string>();
-
-afterAll(async () => {
-  for (const schema of schemas) await dropSchema(pool, schema);
-  await pool.end();
-});
-
-async function migrated(schema: string): Promise<string> {
-  schemas.add(schema);
-  await migrate(pool, { schema });
-  return schema;
-}
+const { migrated, drop } = migratedSchemas(pool, 'pga');
 
 // Stores of one namespace share a schema, so the suite's "two replicas" see the same rows.
 testAuditStore({
   name: 'postgres',
-  create: async (namespace) => createPostgresAuditStore({ pool, schema: await migrated(`${root}_${namespace}`) }),
+  create: async (namespace) => createPostgresAuditStore({ pool, schema: await migrated(namespace) }),
   cleanup: async (namespace) => {
-    await dropSchema(pool, `${root}_${namespace}`);
-    schemas.delete(`${root}_${namespace}`);
+    await drop(namespace);
   },
 });
 
@@ -42,7 +29,7 @@ const record = (fields: Partial<AuditRecord> = {}): AuditRecord => ({
 
 describe('createPostgresAuditStore', () => {
   it('survives a restart: a new pool sees the earlier trail', async () => {
-    const schema = await migrated(`${root}_restart`);
+    const schema = await migrated('restart');
     const before = newPool(2);
     await createPostgresAuditStore({ pool: before, schema }).record(record({ integrationId: 'hubspot', connectionId: 'c1' }));
     await before.end();
@@ -57,7 +44,7 @@ describe('createPostgresAuditStore', () => {
   });
 
   it('records what a real bus publishes and consumes', async () => {
-    const schema = await migrated(`${root}_bus`);
+    const schema = await migrated('bus');
     const audit = createPostgresAuditStore({ pool, schema });
     const bus = createMemoryBus({ audit });
     await bus.subscribe({ group: 'g', types: ['integration.sync.scheduled'], handler: async () => {} });
@@ -76,7 +63,7 @@ describe('createPostgresAuditStore', () => {
   });
 
   it('keeps fields it has no column for, and prunes by age', async () => {
-    const schema = await migrated(`${root}_extra`);
+    const schema = await migrated('extra');
     const audit = createPostgresAuditStore({ pool, schema });
     const future = { ...record({ at: '2026-01-01T00:00:00.000Z' }), region: 'eu-west-1', nested: { a: [1] } } as AuditRecord;
     await audit.record(future);
@@ -88,7 +75,7 @@ describe('createPostgresAuditStore', () => {
   });
 
   it('rejects (never throws synchronously) when the database fails, and safeAudit only logs it', async () => {
-    const schema = await migrated(`${root}_down`);
+    const schema = await migrated('down');
     const dead = newPool(1);
     await dead.end();
     const audit = createPostgresAuditStore({ pool: dead, schema });
@@ -111,7 +98,7 @@ describe('createPostgresAuditStore', () => {
   });
 
   it('rejects malformed records with ERR_STORE', async () => {
-    const audit = createPostgresAuditStore({ pool, schema: await migrated(`${root}_bad`) });
+    const audit = createPostgresAuditStore({ pool, schema: await migrated('bad') });
     await expect(audit.record({ kind: 'event.published', at: 'soon', outcome: 'x' })).rejects.toMatchObject({ code: 'ERR_STORE' });
     await expect(audit.record(null as never)).rejects.toMatchObject({ code: 'ERR_STORE' });
   });

@@ -1,32 +1,19 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isIntegrationSyncError } from '../../src/core/errors.js';
-import { createPostgresSyncTaskStore, migrate } from '../../src/postgres/index.js';
+import { createPostgresSyncTaskStore } from '../../src/postgres/index.js';
 import type { SyncTask } from '../../src/tasks/types.js';
 import { testSyncTaskStore } from '../../src/testing/store-conformance.js';
-import { dropSchema, newPool, uniqueSchema } from './helpers.js';
+import { migratedSchemas, newPool, uniqueSchema } from './helpers.js';
 
 const pool = newPool();
-const root = uniqueSchema('pgs');
-const schemas = new Set<string>();
-
-afterAll(async () => {
-  for (const schema of schemas) await dropSchema(pool, schema);
-  await pool.end();
-});
-
-async function migrated(schema: string): Promise<string> {
-  schemas.add(schema);
-  await migrate(pool, { schema });
-  return schema;
-}
+const { migrated, drop } = migratedSchemas(pool, 'pgs');
 
 // One schema per namespace: every conformance test starts from empty tables.
 testSyncTaskStore({
   name: 'postgres',
-  create: async (namespace) => createPostgresSyncTaskStore({ pool, schema: await migrated(`${root}_${namespace}`) }),
+  create: async (namespace) => createPostgresSyncTaskStore({ pool, schema: await migrated(namespace) }),
   cleanup: async (namespace) => {
-    await dropSchema(pool, `${root}_${namespace}`);
-    schemas.delete(`${root}_${namespace}`);
+    await drop(namespace);
   },
 });
 
@@ -46,7 +33,7 @@ function task(overrides: Partial<SyncTask> = {}): SyncTask {
 
 describe('createPostgresSyncTaskStore', () => {
   it('survives a restart: a new pool sees the tasks and their updates', async () => {
-    const schema = await migrated(`${root}_restart`);
+    const schema = await migrated('restart');
     const before = newPool(2);
     const created = task({ entityType: 'ticket', filters: { ids: ['T-1'], since: { at: '2026-11-30T00:00:00Z' } } });
     await createPostgresSyncTaskStore({ pool: before, schema }).create(created);
@@ -64,7 +51,7 @@ describe('createPostgresSyncTaskStore', () => {
   });
 
   it('keeps filters and results as jsonb (queryable in SQL) and normalises offset times to the same instant', async () => {
-    const schema = await migrated(`${root}_json`);
+    const schema = await migrated('json');
     const store = createPostgresSyncTaskStore({ pool, schema });
     const created = task({ createdAt: '2026-12-03T11:00:00+01:00', filters: { kind: 'deal', n: 2 } });
     await store.create(created);
@@ -74,7 +61,7 @@ describe('createPostgresSyncTaskStore', () => {
   });
 
   it('stores hostile values verbatim and refuses malformed tasks with ERR_STORE', async () => {
-    const schema = await migrated(`${root}_hostile`);
+    const schema = await migrated('hostile');
     const store = createPostgresSyncTaskStore({ pool, schema });
     const hostile = task({ integrationId: `x'); DROP TABLE t; --`, tenantId: '%', error: 'ünï 🚀' });
     await store.create(hostile);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../src/core/logger.js';
 import type { AuditRecord, AuditSink } from '../../src/audit/types.js';
 import { createEvent } from '../../src/events/envelope.js';
+import { expect } from 'vitest';
 
 export const CHECK_DUE = 'integration.sync.check-due';
 
@@ -80,4 +81,17 @@ export function runExitChild(kind: string, args: string[], timeoutMs = 30_000): 
       resolve({ code: signal === 'SIGKILL' ? null : code, out });
     });
   });
+}
+
+/** Under load with random failures: every event was either handled exactly once or dead-lettered, never both, never lost. */
+export function expectHandledOnceOrDeadLettered(ids: readonly string[], successes: ReadonlyMap<string, number>, dead: ReadonlySet<string | undefined>): void {
+  for (const id of ids) expect(Number(successes.has(id)) + Number(dead.has(id)), id).toBe(1);
+  expect([...successes.values()].every((n) => n === 1)).toBe(true);
+}
+
+/** Deletes every key under `prefix` (in batches) and drops the client. */
+export async function deleteKeysAndDisconnect(redis: { keys(pattern: string): Promise<string[]>; del(...keys: string[]): Promise<number>; disconnect(): void }, prefix: string): Promise<void> {
+  const keys = await redis.keys(`${prefix}*`);
+  for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+  redis.disconnect();
 }

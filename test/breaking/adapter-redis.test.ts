@@ -4,13 +4,13 @@
  * 2 members x 2000 events with random failures, lease edge cases and secrets in logs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isIntegrationSyncError, NonRetryableError } from '../../src/core/errors.js';
 import type { DeadLetterRecord } from '../../src/bus/types.js';
 import { createRedisBus, createRedisIdempotencyStore, createRedisLease, redisStreamKey } from '../../src/redis/index.js';
 import { CHECK_DUE, checkDue, checkDueWithSecret, delay, recordingAudit, recordingLogger, runExitChild, suffix, trapUnhandled, waitFor, expectHandledOnceOrDeadLettered } from './adapter-helpers.js';
+import { freePort } from '../support/net.js';
 
 const URL = 'redis://127.0.0.1:6379';
 const unhandled = trapUnhandled();
@@ -334,16 +334,6 @@ describe('Redis lease: a private Redis restart', () => {
   afterAll(() => {
     for (const p of processes) p.kill('SIGKILL');
   });
-  function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-      });
-    });
-  }
   async function start(port: number): Promise<ChildProcess> {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     processes.add(child);

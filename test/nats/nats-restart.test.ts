@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -15,19 +15,10 @@ import type { DeliveryContext } from '../../src/bus/types.js';
 import { EventTypes } from '../../src/events/schemas.js';
 import { createNatsBus, type NatsEventBus } from '../../src/nats/index.js';
 import { delay, scheduledEvent, waitFor } from './nats-helpers.js';
+import { freePort } from '../support/net.js';
 
 const NATS_SERVER = '/usr/sbin/nats-server';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -4,22 +4,12 @@
  * and groups are gone afterwards: the bus must reconnect, recreate its group and keep consuming.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisBus } from '../../src/redis/index.js';
 import { CHECK_DUE, checkDue, closeClients, recordingLogger, waitFor } from './helpers.js';
+import { freePort } from '../support/net.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const processes = new Set<ChildProcess>();
 

@@ -1,14 +1,8 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ensureServices } from '../setup/services.js';
+import { freePort } from '../support/net.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('test service setup', () => {
   it('fails loudly, naming the service and what it tried, when a server can be neither reached nor started', async () => {
